@@ -1,0 +1,183 @@
+import "reflect-metadata";
+import { randomBytes, webcrypto } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import * as x509 from "@peculiar/x509";
+import type { Clock } from "../domain/clock";
+import { GdsError } from "../domain/errors";
+import { exists, writePrivateKeyFile, writePublicFile } from "./key-files";
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+const subtle = webcrypto.subtle as unknown as SubtleCrypto;
+
+/** How a CA is first created. */
+export interface CaCreateOptions {
+  subject: string;
+  keySize: 2048 | 3072 | 4096;
+  lifetimeDays: number;
+}
+
+/** What an application certificate must say (OPC 10000-12 §7.6, OPC 10000-6 §6.2.2). */
+export interface ApplicationCertificateProfile {
+  /** Subject distinguished name in RFC 4514 form, e.g. `CN=Pump 1, O=Plant`. */
+  subject: string;
+  applicationUri: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  lifetimeDays: number;
+  /** notBefore is set this far in the past, so that a device whose clock lags accepts it. */
+  backdateSeconds: number;
+}
+
+const RSA_SHA256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
+
+/** A fresh RSA key pair usable for signing with SHA-256. */
+export async function generateRsaKeyPair(modulusLength: number): Promise<CryptoKeyPair> {
+  return (await subtle.generateKey(
+    { ...RSA_SHA256, modulusLength, publicExponent: new Uint8Array([1, 0, 1]) },
+    true,
+    ["sign", "verify"],
+  )) as CryptoKeyPair;
+}
+
+/** PKCS#8 PEM of a private key. */
+export async function privateKeyToPem(key: CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await subtle.exportKey("pkcs8", key), "PRIVATE KEY");
+}
+
+/** A positive random serial number of 128 bits (>= 64 bits of entropy, RFC 5280 §4.1.2.2). */
+export function randomSerialHex(): string {
+  const bytes = randomBytes(16);
+  bytes[0] &= 0x7f;
+  if (bytes[0] === 0) bytes[0] = 0x01;
+  return bytes.toString("hex");
+}
+
+async function importPrivateKey(pem: string): Promise<CryptoKey> {
+  const der = x509.PemConverter.decodeFirst(pem);
+  return subtle.importKey("pkcs8", der, RSA_SHA256, false, ["sign"]);
+}
+
+/**
+ * A certificate authority kept in a folder: `ca.cert.pem` and `ca.key.pem` (mode 0600). Built on
+ * @peculiar/x509 over node:crypto rather than node-opcua-pki's CA, because that CA ignores subject
+ * and SAN overrides, sets its own keyUsage profile and was not safe under concurrent signing.
+ */
+export class CertificateAuthority {
+  private constructor(
+    readonly folder: string,
+    readonly certificate: x509.X509Certificate,
+    private readonly signingKey: CryptoKey,
+    private readonly clock: Clock,
+  ) {}
+
+  static certificateFile(folder: string): string {
+    return path.join(folder, "ca.cert.pem");
+  }
+
+  static keyFile(folder: string): string {
+    return path.join(folder, "ca.key.pem");
+  }
+
+  /** Loads the CA in `folder`, creating it first when the folder holds none. Never overwrites a key. */
+  static async loadOrCreate(folder: string, options: CaCreateOptions, clock: Clock): Promise<CertificateAuthority> {
+    const certFile = CertificateAuthority.certificateFile(folder);
+    const keyFile = CertificateAuthority.keyFile(folder);
+    const [hasCert, hasKey] = await Promise.all([exists(certFile), exists(keyFile)]);
+    if (hasCert && hasKey) return CertificateAuthority.load(folder, clock);
+    if (hasCert !== hasKey) {
+      throw new GdsError("Configuration", `the CA folder ${folder} holds ${hasCert ? "a certificate without its key" : "a key without its certificate"}; restore the missing file or move the folder away`);
+    }
+    const keys = await generateRsaKeyPair(options.keySize);
+    const now = clock.nowMs();
+    const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: randomSerialHex(),
+      name: options.subject,
+      notBefore: new Date(now - 3600_000),
+      notAfter: new Date(now + options.lifetimeDays * 86400_000),
+      signingAlgorithm: RSA_SHA256,
+      keys,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
+    });
+    await writePrivateKeyFile(keyFile, await privateKeyToPem(keys.privateKey));
+    await writePublicFile(certFile, certificate.toString("pem"));
+    return CertificateAuthority.load(folder, clock);
+  }
+
+  /** Loads an existing CA. */
+  static async load(folder: string, clock: Clock): Promise<CertificateAuthority> {
+    const certificate = new x509.X509Certificate(await fs.readFile(CertificateAuthority.certificateFile(folder), "utf8"));
+    const signingKey = await importPrivateKey(await fs.readFile(CertificateAuthority.keyFile(folder), "utf8"));
+    return new CertificateAuthority(folder, certificate, signingKey, clock);
+  }
+
+  /** DER of the CA certificate. */
+  get certificateDer(): Buffer {
+    return Buffer.from(this.certificate.rawData);
+  }
+
+  /** Signs a CRL (RFC 5280 §5, with CRLNumber and AuthorityKeyIdentifier). */
+  async signCrl(entries: RevokedEntry[], crlNumber: number, thisUpdateMs: number, nextUpdateMs: number): Promise<x509.X509Crl> {
+    return x509.X509CrlGenerator.create({
+      issuer: this.certificate.subject,
+      thisUpdate: new Date(thisUpdateMs),
+      nextUpdate: new Date(nextUpdateMs),
+      signingAlgorithm: RSA_SHA256,
+      signingKey: this.signingKey,
+      entries: entries.map((e) => ({ serialNumber: e.serialHex, revocationDate: new Date(e.revokedAtMs) })),
+      extensions: [new x509.Extension("2.5.29.20", false, derInteger(crlNumber)), await x509.AuthorityKeyIdentifierExtension.create(this.certificate)],
+    });
+  }
+
+  /** Issues an application instance certificate for `publicKey` with exactly the given profile. */
+  async issueApplicationCertificate(publicKey: CryptoKey, profile: ApplicationCertificateProfile): Promise<x509.X509Certificate> {
+    const now = this.clock.nowMs();
+    const names: x509.JsonGeneralName[] = [
+      { type: "url", value: profile.applicationUri },
+      ...profile.dnsNames.map((value) => ({ type: "dns" as const, value })),
+      ...profile.ipAddresses.map((value) => ({ type: "ip" as const, value })),
+    ];
+    return x509.X509CertificateGenerator.create({
+      serialNumber: randomSerialHex(),
+      subject: profile.subject,
+      issuer: this.certificate.subject,
+      notBefore: new Date(now - profile.backdateSeconds * 1000),
+      notAfter: new Date(now + profile.lifetimeDays * 86400_000),
+      signingAlgorithm: RSA_SHA256,
+      publicKey,
+      signingKey: this.signingKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.dataEncipherment,
+          true,
+        ),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+        new x509.SubjectAlternativeNameExtension(names),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(this.certificate),
+      ],
+    });
+  }
+}
+
+/** One revoked certificate in a CRL. */
+export interface RevokedEntry {
+  serialHex: string;
+  revokedAtMs: number;
+}
+
+/** DER INTEGER of a non-negative number, for the CRLNumber extension. */
+function derInteger(value: number): ArrayBuffer {
+  let hex = value.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  let bytes = Buffer.from(hex, "hex");
+  if (bytes[0] & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+  const der = Buffer.concat([Buffer.from([0x02, bytes.length]), bytes]);
+  return der.buffer.slice(der.byteOffset, der.byteOffset + der.length) as ArrayBuffer;
+}

@@ -1,0 +1,54 @@
+import type { Command } from "commander";
+import { ApplicationType, type ApplicationRecord } from "../../domain/application";
+import { formatApplicationId, parseApplicationId } from "../../domain/application-id";
+import { printJson, say } from "../output";
+import { cliActor, withDataOptions, withServices, type DataOptions } from "./common";
+
+/** The JSON shape of a record: the ApplicationId in its NodeId string form. */
+function recordJson(r: ApplicationRecord) {
+  return {
+    applicationId: formatApplicationId(r.applicationId),
+    applicationUri: r.applicationUri,
+    applicationType: ApplicationType[r.applicationType],
+    applicationNames: r.applicationNames,
+    productUri: r.productUri,
+    discoveryUrls: r.discoveryUrls,
+    serverCapabilities: r.serverCapabilities,
+    recordId: r.recordId,
+    createdAt: new Date(r.createdAtMs).toISOString(),
+    updatedAt: new Date(r.updatedAtMs).toISOString(),
+  };
+}
+
+/** `opcua-gds app list|show|unregister`. */
+export function registerApp(program: Command): void {
+  const app = program.command("app").description("registered applications");
+
+  withDataOptions(app.command("list").description("list registered applications"))
+    .option("--json", "print as JSON")
+    .action(async (options: DataOptions) => {
+      const records = await withServices(options, (s) => s.directory.listApplications());
+      if (options.json) return printJson(records.map(recordJson));
+      if (records.length === 0) return say("no applications registered");
+      for (const r of records) say(`${formatApplicationId(r.applicationId)}\t${ApplicationType[r.applicationType]}\t${r.applicationUri}\t${r.applicationNames[0]?.text ?? ""}`);
+    });
+
+  withDataOptions(app.command("show <id>").description("show one application (ID: ns=1;g=<GUID>)"))
+    .option("--json", "print as JSON")
+    .action(async (id: string, options: DataOptions) => {
+      const guid = parseApplicationId(id);
+      const record = await withServices(options, (s) => s.directory.getApplication(guid));
+      const json = recordJson(record);
+      if (options.json) return printJson(json);
+      for (const [key, value] of Object.entries(json)) say(`${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
+    });
+
+  withDataOptions(app.command("unregister <id>").description("unregister an application (ID: ns=1;g=<GUID>)"))
+    .option("--json", "print the result as JSON")
+    .action(async (id: string, options: DataOptions) => {
+      const guid = parseApplicationId(id);
+      const removed = await withServices(options, (s) => s.directory.unregisterApplication(cliActor(), guid));
+      if (options.json) return printJson({ unregistered: recordJson(removed) });
+      say(`unregistered ${formatApplicationId(removed.applicationId)} (${removed.applicationUri})`);
+    });
+}

@@ -1,0 +1,55 @@
+import type { Command } from "commander";
+import { startGds } from "../../app";
+import { resolveConfig } from "../../config/config";
+import { say } from "../output";
+import { withDataOptions } from "./common";
+
+interface StartOptions {
+  data?: string;
+  db?: string;
+  port?: string;
+  host?: string;
+  strictTrust?: boolean;
+}
+
+/** How long a shutdown may take before the process exits anyway. */
+const SHUTDOWN_LIMIT_MS = 10_000;
+
+/** `opcua-gds start`: serves the GDS until SIGTERM or SIGINT. */
+export function registerStart(program: Command): void {
+  withDataOptions(program.command("start").description("start the GDS (creates the data folder on first start)"))
+    .option("--port <port>", "TCP port (default 58810)")
+    .option("--host <host>", "address to listen on and to put in endpoint URLs (default: all interfaces, this machine's name)")
+    .option("--strict-trust", "refuse secure channels from clients whose certificate is not trusted")
+    .action(async (options: StartOptions) => {
+      const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, strictTrust: options.strictTrust });
+      const gds = await startGds(config);
+      const admin = gds.init.admin;
+      if (admin?.generated) say(`initial administrator: ${admin.name}  password: ${admin.password}  (shown once)`);
+      say(`opcua-gds listening on ${gds.endpointUrl} (data: ${config.dataDir})`);
+
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          say(`${signal}: stopping`);
+          const limit = setTimeout(() => {
+            process.stderr.write("opcua-gds: shutdown took longer than 10 s, exiting\n");
+            process.exit(1);
+          }, SHUTDOWN_LIMIT_MS);
+          limit.unref();
+          gds.stop().then(
+            () => resolve(),
+            (e: Error) => {
+              process.stderr.write(`opcua-gds: error while stopping: ${e.message}\n`);
+              resolve();
+            },
+          );
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+      say("stopped");
+    });
+}

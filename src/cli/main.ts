@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { registerApp } from "./commands/app";
+import { registerInit } from "./commands/init";
+import { registerStart } from "./commands/start";
+import { registerUser } from "./commands/user";
+import { enterJsonMode, reportError } from "./output";
+
+/** The `opcua-gds` command line. */
+export function buildProgram(): Command {
+  const program = new Command("opcua-gds")
+    .description("OPC UA Global Discovery Server (OPC 10000-12)")
+    .showHelpAfterError()
+    .exitOverride();
+  registerInit(program);
+  registerStart(program);
+  registerUser(program);
+  registerApp(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--json")) enterJsonMode();
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number };
+    if (err?.code === "commander.helpDisplayed" || err?.code === "commander.version" || err?.code === "commander.help") return 0;
+    if (err?.code?.startsWith("commander.")) return err.exitCode && err.exitCode !== 0 ? 2 : 0;
+    return reportError(e);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+    // node-opcua and database pools may keep timers alive after a command has finished.
+    setTimeout(() => process.exit(code), 50).unref();
+  });
+}

@@ -1,0 +1,69 @@
+import os from "node:os";
+import path from "node:path";
+import { GdsError } from "../domain/errors";
+
+/** The one configuration of a GDS instance; every default is declared here. */
+export interface GdsConfig {
+  /** Data folder: database (SQLite), CAs and the server's PKI store. Default `./pki-store`. */
+  dataDir: string;
+  /** `postgres://` URL (flag `--db` or `OPCUA_GDS_DB`); SQLite in the data folder when absent. */
+  databaseUrl?: string;
+  /** TCP port; default 58810, the port of the OPC Foundation's GDS. 0 picks a free one. */
+  port: number;
+  /** Address to listen on (`--host`); all interfaces when absent. Also the endpoint host name. */
+  host?: string;
+  /** Host name in endpoint URLs and in the server certificate; the machine's name by default. */
+  hostname: string;
+  /** ApplicationUri of the GDS itself: `urn:<hostname>:opcua-gds`. */
+  applicationUri: string;
+  productUri: string;
+  applicationName: string;
+  /** Refuse channels from clients whose certificate is not trusted (`--strict-trust`). */
+  strictTrust: boolean;
+  /** RSA size of a new CA key. */
+  caKeySize: 2048 | 3072 | 4096;
+  caLifetimeDays: number;
+  /** Lifetime of the GDS's own application certificate. */
+  serverCertificateLifetimeDays: number;
+}
+
+/** Flags as the CLI hands them over (all optional). */
+export interface ConfigFlags {
+  data?: string;
+  db?: string;
+  port?: string | number;
+  host?: string;
+  strictTrust?: boolean;
+}
+
+export const DEFAULT_PORT = 58810;
+export const DEFAULT_DATA_DIR = "pki-store";
+
+function parsePort(value: string | number | undefined): number {
+  if (value === undefined || value === "") return DEFAULT_PORT;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new GdsError("Configuration", `--port "${value}" is not a TCP port (0 to 65535)`);
+  }
+  return port;
+}
+
+/** Resolves flags over environment over defaults. */
+export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): GdsConfig {
+  const hostname = flags.host ?? os.hostname();
+  const databaseUrl = flags.db ?? (env.OPCUA_GDS_DB || undefined);
+  return {
+    dataDir: path.resolve(flags.data ?? env.OPCUA_GDS_DATA ?? DEFAULT_DATA_DIR),
+    databaseUrl,
+    port: parsePort(flags.port ?? env.OPCUA_GDS_PORT),
+    host: flags.host,
+    hostname,
+    applicationUri: `urn:${os.hostname()}:opcua-gds`,
+    productUri: "urn:opcua-gds",
+    applicationName: "opcua-gds",
+    strictTrust: flags.strictTrust ?? false,
+    caKeySize: 2048,
+    caLifetimeDays: 3650,
+    serverCertificateLifetimeDays: 365,
+  };
+}

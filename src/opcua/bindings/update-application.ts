@@ -1,0 +1,19 @@
+import type { ExtensionObject } from "node-opcua";
+import { DISCOVERY_ADMIN } from "../../domain/authorization";
+import type { DirectoryService } from "../../services/directory-service";
+import { decodeApplicationRecord } from "../application-record-codec";
+import { applicationIdOf, extensionObjectArg } from "../arguments";
+import type { MethodBinding } from "../method-binding";
+
+/** UpdateApplication (OPC 10000-12 §6.5.4): Application -> (). */
+export function updateApplication(directory: DirectoryService): MethodBinding {
+  return {
+    name: "UpdateApplication",
+    access: DISCOVERY_ADMIN,
+    async call(args, ctx) {
+      const { applicationId, fields } = decodeApplicationRecord(ctx.addressSpace, extensionObjectArg<ExtensionObject>(args, 0, "Application"));
+      await directory.updateApplication(ctx.actor, applicationIdOf(applicationId), fields);
+      return [];
+    },
+  };
+}

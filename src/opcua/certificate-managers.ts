@@ -1,0 +1,72 @@
+import { X509Certificate, createHash } from "node:crypto";
+import { OPCUACertificateManager, StatusCodes, type StatusCode } from "node-opcua";
+import type { UserService } from "../services/user-service";
+
+type StatusCallback = (err: Error | null, status?: StatusCode) => void;
+type Chain = Buffer | Buffer[];
+
+/** node-opcua calls checkCertificate both with a callback and as a promise: serve both. */
+function answer(status: Promise<StatusCode>, callback?: StatusCallback): Promise<StatusCode> | undefined {
+  if (!callback) return status;
+  status.then(
+    (s) => callback(null, s),
+    (e: Error) => callback(e),
+  );
+  return undefined;
+}
+
+/**
+ * The server's channel trust. A client whose certificate chains to a trusted CA (the GDS's own CA
+ * is trusted from `init` on) is accepted; an unknown self-signed client may still open a channel,
+ * where its user decides what it may do, unless strict trust is on. Revoked, expired or misused
+ * certificates stay refused either way.
+ */
+export class ChannelCertificateManager extends OPCUACertificateManager {
+  constructor(
+    rootFolder: string,
+    private readonly strictTrust: boolean,
+  ) {
+    super({ rootFolder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
+  }
+
+  override checkCertificate(chain: Chain, callback?: StatusCallback): any {
+    return answer(this.decide(chain), callback);
+  }
+
+  private async decide(chain: Chain): Promise<StatusCode> {
+    const status: StatusCode = await (super.checkCertificate as (c: Chain) => Promise<StatusCode>).call(this, chain);
+    if (!this.strictTrust && status.equals(StatusCodes.BadCertificateUntrusted)) return StatusCodes.Good;
+    return status;
+  }
+}
+
+/**
+ * Trust for X509 user tokens: a certificate is accepted when it is bound to a user in the database
+ * (`user add --certificate`) and within its validity period; nothing lives in folders to drift.
+ */
+export class UserCertificateManager extends OPCUACertificateManager {
+  constructor(
+    rootFolder: string,
+    private readonly users: UserService,
+  ) {
+    super({ rootFolder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
+  }
+
+  override checkCertificate(chain: Chain, callback?: StatusCallback): any {
+    return answer(this.decide(chain), callback);
+  }
+
+  private async decide(chain: Chain): Promise<StatusCode> {
+    const der = Array.isArray(chain) ? chain[0] : chain;
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(der);
+    } catch {
+      return StatusCodes.BadCertificateInvalid;
+    }
+    const now = Date.now();
+    if (now < Date.parse(certificate.validFrom) || now > Date.parse(certificate.validTo)) return StatusCodes.BadCertificateTimeInvalid;
+    const user = await this.users.userOfCertificate(createHash("sha1").update(der).digest("hex"));
+    return user ? StatusCodes.Good : StatusCodes.BadCertificateUntrusted;
+  }
+}

@@ -1,0 +1,134 @@
+import {
+  ApplicationType,
+  BrowseDirection,
+  MessageSecurityMode,
+  NodeClass,
+  OPCUAServer,
+  SecurityPolicy,
+  nodesets,
+  type BaseNode,
+  type UAMethod,
+} from "node-opcua";
+import type { DirectoryService } from "../services/directory-service";
+import type { UserService } from "../services/user-service";
+import { findApplications } from "./bindings/find-applications";
+import { getApplication } from "./bindings/get-application";
+import { queryApplications } from "./bindings/query-applications";
+import { queryServers } from "./bindings/query-servers";
+import { registerApplication } from "./bindings/register-application";
+import { unregisterApplication } from "./bindings/unregister-application";
+import { updateApplication } from "./bindings/update-application";
+import { ChannelCertificateManager, UserCertificateManager } from "./certificate-managers";
+import { GDS_IDS, gdsNodeId } from "./gds-namespace";
+import { bindMethod, bindNotImplemented, type ErrorLog, type MethodBinding } from "./method-binding";
+
+/** Everything the OPC UA server needs; built by the composition root. */
+export interface GdsServerOptions {
+  port: number;
+  /** Address to listen on; all interfaces when absent. */
+  host?: string;
+  /** Host name put in endpoint URLs. */
+  hostname: string;
+  applicationUri: string;
+  productUri: string;
+  applicationName: string;
+  certificateFile: string;
+  privateKeyFile: string;
+  serverPkiFolder: string;
+  userPkiFolder: string;
+  strictTrust: boolean;
+  directory: DirectoryService;
+  users: UserService;
+  logError: ErrorLog;
+}
+
+/** A running GDS endpoint. */
+export interface GdsServer {
+  endpointUrl: string;
+  stop(): Promise<void>;
+}
+
+/** The security policies offered; Basic128Rsa15 is left out (Node 20 disables PKCS#1 v1.5 decryption). */
+export const SECURITY_POLICIES = [SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss];
+
+function methodsBelow(root: BaseNode): UAMethod[] {
+  const found: UAMethod[] = [];
+  const seen = new Set<string>();
+  const visit = (node: BaseNode) => {
+    const key = node.nodeId.toString();
+    if (seen.has(key)) return;
+    seen.add(key);
+    if (node.nodeClass === NodeClass.Method) found.push(node as UAMethod);
+    for (const ref of node.findReferencesExAsObject("HierarchicalReferences", BrowseDirection.Forward)) visit(ref);
+  };
+  visit(root);
+  return found;
+}
+
+/**
+ * Starts the OPC UA server of the GDS: the standard and GDS NodeSets (the GDS NodeSet 1.05.07 that
+ * node-opcua-nodesets ships, pinned with node-opcua), SignAndEncrypt and Sign endpoints, and the
+ * Directory methods bound to the services. Every other method of the Directory answers
+ * BadNotImplemented until it is implemented.
+ */
+export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
+  const users = o.users;
+  const server = new OPCUAServer({
+    port: o.port,
+    host: o.host,
+    hostname: o.hostname,
+    nodeset_filename: [nodesets.standard, nodesets.gds],
+    serverInfo: {
+      applicationUri: o.applicationUri,
+      productUri: o.productUri,
+      applicationName: { text: o.applicationName },
+      applicationType: ApplicationType.DiscoveryServer,
+    },
+    buildInfo: { productName: "opcua-gds", productUri: o.productUri, manufacturerName: "opcua-gds" },
+    certificateFile: o.certificateFile,
+    privateKeyFile: o.privateKeyFile,
+    serverCertificateManager: new ChannelCertificateManager(o.serverPkiFolder, o.strictTrust),
+    userCertificateManager: new UserCertificateManager(o.userPkiFolder, users),
+    securityModes: [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
+    securityPolicies: SECURITY_POLICIES,
+    allowAnonymous: true,
+    userManager: {
+      isValidUserAsync(userName: string, password: string, callback: (err: Error | null, ok?: boolean) => void) {
+        users.checkPassword(userName, password).then(
+          (ok) => callback(null, ok),
+          (err: Error) => callback(err),
+        );
+      },
+    },
+  });
+  await server.initialize();
+
+  const addressSpace = server.engine.addressSpace!;
+  const directoryNode = addressSpace.findNode(gdsNodeId(addressSpace, GDS_IDS.Directory));
+  if (!directoryNode) throw new Error("the Directory object is missing from the GDS NodeSet");
+
+  const bindings: MethodBinding[] = [
+    findApplications(o.directory),
+    registerApplication(o.directory),
+    updateApplication(o.directory),
+    unregisterApplication(o.directory),
+    getApplication(o.directory),
+    queryApplications(o.directory),
+    queryServers(o.directory),
+  ];
+  const byName = new Map(bindings.map((b) => [b.name, b]));
+  const directoryMethods = new Set(directoryNode.findReferencesExAsObject("HasComponent", BrowseDirection.Forward).map((n) => n.nodeId.toString()));
+  for (const method of methodsBelow(directoryNode)) {
+    const binding = directoryMethods.has(method.nodeId.toString()) ? byName.get(method.browseName.name ?? "") : undefined;
+    if (binding) bindMethod(method, binding, users, o.logError);
+    else bindNotImplemented(method);
+  }
+
+  await server.start();
+  return {
+    endpointUrl: server.getEndpointUrl(),
+    stop: async () => {
+      await server.shutdown(0);
+    },
+  };
+}

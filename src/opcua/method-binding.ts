@@ -1,0 +1,57 @@
+import { StatusCodes, type IAddressSpace, type CallMethodResultOptions, type ISessionContext, type UAMethod, type Variant, type VariantLike } from "node-opcua";
+import type { Caller } from "../domain/caller";
+import { authorize, type AccessRule } from "../domain/authorization";
+import { GdsError } from "../domain/errors";
+import type { UserService } from "../services/user-service";
+import { actorOf, resolveCaller } from "./caller-resolver";
+import { statusCodeOf } from "./status-codes";
+
+/** What a binding gets besides its arguments. */
+export interface CallContext {
+  caller: Caller;
+  /** Who acted, for audit records. */
+  actor: string;
+  preferredLocales: string[];
+  addressSpace: IAddressSpace;
+}
+
+/**
+ * One OPC UA method bound to one service call: the binding declares who may call it and translates
+ * arguments and results; everything else is the service's business.
+ */
+export interface MethodBinding {
+  /** BrowseName of the method (the spec name). */
+  name: string;
+  access: AccessRule;
+  call(args: Variant[], ctx: CallContext): Promise<VariantLike[]>;
+}
+
+/** Logs failures that are not the caller's fault, without any argument content. */
+export type ErrorLog = (message: string) => void;
+
+/**
+ * Binds `binding` to `method`: resolves the caller, checks access, calls, and maps every error to
+ * a status code, since node-opcua would turn any exception into a bare BadInternalError.
+ */
+export function bindMethod(method: UAMethod, binding: MethodBinding, users: UserService, logError: ErrorLog): void {
+  const addressSpace = method.addressSpace;
+  method.bindMethod(async (inputArguments: Variant[], context: ISessionContext): Promise<CallMethodResultOptions> => {
+    try {
+      const caller = await resolveCaller(context, users);
+      authorize(caller, binding.access);
+      const locales = (context.session as unknown as { localeIds?: string[] } | undefined)?.localeIds ?? [];
+      const outputArguments = await binding.call(inputArguments, { caller, actor: actorOf(caller), preferredLocales: locales, addressSpace });
+      return { statusCode: StatusCodes.Good, outputArguments };
+    } catch (e) {
+      if (!(e instanceof GdsError)) logError(`${binding.name} failed: ${(e as Error)?.stack ?? String(e)}`);
+      return { statusCode: statusCodeOf(e) };
+    }
+  });
+}
+
+/** Binds a method that this GDS does not implement yet, so it answers BadNotImplemented. */
+export function bindNotImplemented(method: UAMethod): void {
+  method.bindMethod(async (_inputArguments: Variant[], _context: ISessionContext): Promise<CallMethodResultOptions> => ({
+    statusCode: StatusCodes.BadNotImplemented,
+  }));
+}

@@ -1,0 +1,116 @@
+import "reflect-metadata";
+import fs from "node:fs";
+import path from "node:path";
+import { DataSource, type EntityManager } from "typeorm";
+import { GdsError } from "../domain/errors";
+import { ApplicationEntity } from "./entities/application-entity";
+import { AuditRecordEntity } from "./entities/audit-record-entity";
+import { CounterEntity } from "./entities/counter-entity";
+import { UserEntity } from "./entities/user-entity";
+import { InitialSchema1764000000000 } from "./migrations/1764000000000-initial-schema";
+
+/** Every entity and migration, in one place so that SQLite and PostgreSQL get the same schema. */
+export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity];
+export const MIGRATIONS = [InitialSchema1764000000000];
+
+export type DatabaseKind = "sqlite" | "postgres";
+
+/** The database the GDS keeps its single source of truth in. */
+export interface Database {
+  kind: DatabaseKind;
+  dataSource: DataSource;
+  /** Runs `work` in one transaction. On SQLite transactions are queued: there is one connection. */
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Where the database lives: a `postgres://` URL, or else a SQLite file. */
+export interface DatabaseLocation {
+  url?: string;
+  sqlitePath: string;
+}
+
+/** Describes the location for messages without the password of a URL. */
+export function describeLocation(location: DatabaseLocation): string {
+  if (location.url) return location.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
+  return location.sqlitePath;
+}
+
+function createDataSource(location: DatabaseLocation): DataSource {
+  if (location.url) {
+    if (!/^postgres(ql)?:\/\//.test(location.url)) {
+      throw new GdsError("Configuration", `unsupported database URL "${describeLocation(location)}": use postgres://user@host:port/db, or none for SQLite`);
+    }
+    return new DataSource({
+      type: "postgres",
+      url: location.url,
+      entities: ENTITIES,
+      migrations: MIGRATIONS,
+      synchronize: false,
+      logging: false,
+      extra: { max: 16, connectionTimeoutMillis: 5000 },
+    });
+  }
+  fs.mkdirSync(path.dirname(location.sqlitePath), { recursive: true });
+  return new DataSource({
+    type: "better-sqlite3",
+    database: location.sqlitePath,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    logging: false,
+    prepareDatabase: (db: { pragma(source: string): unknown }) => {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      // The CLI and a running server share the file: wait for a lock rather than fail.
+      db.pragma("busy_timeout = 5000");
+    },
+  });
+}
+
+// A fixed key so that instances starting together on one PostgreSQL migrate one after the other.
+const MIGRATION_LOCK_KEY = 0x6764735f6d6967; // "gds_mig"
+
+async function migrate(dataSource: DataSource, kind: DatabaseKind): Promise<void> {
+  if (kind === "sqlite") {
+    await dataSource.runMigrations({ transaction: "each" });
+    return;
+  }
+  const runner = dataSource.createQueryRunner();
+  try {
+    await runner.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    await dataSource.runMigrations({ transaction: "each" });
+  } finally {
+    await runner.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await runner.release();
+  }
+}
+
+/** Opens (and migrates) the database at `location`. */
+export async function openDatabase(location: DatabaseLocation): Promise<Database> {
+  const dataSource = createDataSource(location);
+  const kind: DatabaseKind = location.url ? "postgres" : "sqlite";
+  try {
+    await dataSource.initialize();
+  } catch (e) {
+    throw new GdsError("Configuration", `cannot open the database ${describeLocation(location)}: ${(e as Error).message}`);
+  }
+  await migrate(dataSource, kind);
+
+  let queue: Promise<unknown> = Promise.resolve();
+  const transaction = <T>(work: (manager: EntityManager) => Promise<T>): Promise<T> => {
+    if (kind === "postgres") return dataSource.transaction(work);
+    const run = queue.then(() => dataSource.transaction(work));
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  return {
+    kind,
+    dataSource,
+    transaction,
+    close: async () => {
+      await queue.catch(() => undefined);
+      if (dataSource.isInitialized) await dataSource.destroy();
+    },
+  };
+}

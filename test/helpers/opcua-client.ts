@@ -1,0 +1,74 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import {
+  MessageSecurityMode,
+  OPCUACertificateManager,
+  OPCUAClient,
+  SecurityPolicy,
+  UserTokenType,
+  type ClientSession,
+  type UserIdentityInfo,
+} from "node-opcua";
+import { DirectoryClient } from "../../src/client/directory-client";
+import { tempDir, type TestGds } from "./gds-fixture";
+
+/** How a test client connects. */
+export interface ClientOptions {
+  mode?: MessageSecurityMode;
+  policy?: SecurityPolicy;
+  /** User name and password; anonymous when absent. */
+  user?: { userName: string; password: string };
+  /** X509 user token. */
+  x509?: { certificate: Buffer; privateKeyPem: string };
+}
+
+const managers = new Map<string, OPCUACertificateManager>();
+
+/**
+ * A client PKI store that trusts the GDS's CA (certificate and CRL), so that the server's
+ * certificate is verified for real. One store per GDS data folder, reused across connections.
+ */
+async function clientCertificateManager(gds: TestGds): Promise<OPCUACertificateManager> {
+  const existing = managers.get(gds.dataDir);
+  if (existing) return existing;
+  const root = await tempDir("client-pki");
+  const manager = new OPCUACertificateManager({ rootFolder: root, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
+  await manager.initialize();
+  await fs.copyFile(gds.caCertificateFile, path.join(root, "trusted", "certs", "gds-ca.pem"));
+  await fs.copyFile(gds.caCrlFile, path.join(root, "trusted", "crl", "gds-ca.crl.pem"));
+  await manager.reloadCertificates?.();
+  managers.set(gds.dataDir, manager);
+  return manager;
+}
+
+/** Opens a session, runs `work` with a DirectoryClient, and always closes session and connection. */
+export async function withDirectory<T>(gds: TestGds, options: ClientOptions, work: (directory: DirectoryClient, session: ClientSession) => Promise<T>): Promise<T> {
+  const client = OPCUAClient.create({
+    applicationName: "opcua-gds-test-client",
+    securityMode: options.mode ?? MessageSecurityMode.SignAndEncrypt,
+    securityPolicy: options.policy ?? SecurityPolicy.Basic256Sha256,
+    endpointMustExist: false,
+    connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+    clientCertificateManager: await clientCertificateManager(gds),
+  });
+  await client.connect(gds.endpointUrl);
+  try {
+    let identity: UserIdentityInfo = { type: UserTokenType.Anonymous };
+    if (options.user) identity = { type: UserTokenType.UserName, ...options.user };
+    if (options.x509) identity = { type: UserTokenType.Certificate, certificateData: options.x509.certificate, privateKey: options.x509.privateKeyPem };
+    const session = await client.createSession(identity);
+    try {
+      return await work(await DirectoryClient.create(session), session);
+    } finally {
+      await session.close();
+    }
+  } finally {
+    await client.disconnect();
+  }
+}
+
+/** Disposes the client PKI stores made by this process. */
+export async function disposeClientStores(): Promise<void> {
+  for (const m of managers.values()) await m.dispose();
+  managers.clear();
+}

@@ -1,0 +1,179 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { MessageSecurityMode, StatusCodes } from "node-opcua";
+import { ApplicationType } from "../../src/domain/application";
+import { BACKENDS } from "../helpers/databases";
+import { ADMIN_PASSWORD, startTestGds, type TestGds } from "../helpers/gds-fixture";
+import { disposeClientStores, withDirectory } from "../helpers/opcua-client";
+import { clientRecord, serverRecord } from "../helpers/records";
+import { withStatus } from "../helpers/status";
+
+const admin = { user: { userName: "admin", password: ADMIN_PASSWORD } };
+
+for (const backend of BACKENDS) {
+  describe(`Directory over SignAndEncrypt (${backend})`, () => {
+    let gds: TestGds;
+    before(async () => {
+      gds = await startTestGds(backend);
+    });
+    after(async () => {
+      await gds?.stop();
+      await disposeClientStores();
+    });
+
+    it("RegisterApplication returns a GUID ApplicationId that FindApplications and GetApplication return", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        const id = await d.registerApplication(serverRecord(1));
+        assert.match(id, /^ns=1;g=[0-9a-f-]{36}$/i);
+        const found = await d.findApplications("urn:plant1:line1:plc");
+        assert.equal(found.length, 1);
+        assert.equal(found[0].applicationId.toLowerCase(), id.toLowerCase());
+        assert.deepEqual(found[0].discoveryUrls, ["opc.tcp://plc1.plant1:4840"]);
+        const got = await d.getApplication(id);
+        assert.equal(got.applicationUri, "urn:plant1:line1:plc");
+        assert.equal(got.applicationType, ApplicationType.Server);
+        assert.deepEqual(got.applicationNames, [{ locale: "en", text: "PLC 1" }]);
+        assert.deepEqual(got.serverCapabilities, ["DA"]);
+      });
+    });
+
+    it("RegisterApplication with an ApplicationUri already registered returns Bad_EntryExists", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        await d.registerApplication(serverRecord(2));
+        await assert.rejects(d.registerApplication(serverRecord(2, { productUri: "urn:other" })), withStatus(StatusCodes.BadEntryExists));
+        assert.equal((await d.findApplications("urn:plant1:line2:plc")).length, 1);
+      });
+    });
+
+    it("UpdateApplication changes the record and Bad_WriteNotSupported refuses a new ApplicationUri", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        const id = await d.registerApplication(serverRecord(3));
+        await d.updateApplication(id, serverRecord(3, { applicationNames: [{ locale: "de", text: "SPS 3" }], serverCapabilities: ["DA", "HD"] }));
+        const got = await d.getApplication(id);
+        assert.deepEqual(got.applicationNames, [{ locale: "de", text: "SPS 3" }]);
+        assert.deepEqual(got.serverCapabilities, ["DA", "HD"]);
+        await assert.rejects(d.updateApplication(id, serverRecord("3b")), withStatus(StatusCodes.BadWriteNotSupported));
+        assert.equal((await d.getApplication(id)).applicationUri, "urn:plant1:line3:plc");
+      });
+    });
+
+    it("UnregisterApplication removes the record; a second time answers Bad_NotFound", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        const id = await d.registerApplication(serverRecord(4));
+        await d.unregisterApplication(id);
+        assert.deepEqual(await d.findApplications("urn:plant1:line4:plc"), []);
+        await assert.rejects(d.getApplication(id), withStatus(StatusCodes.BadNotFound));
+        await assert.rejects(d.unregisterApplication(id), withStatus(StatusCodes.BadNotFound));
+        await assert.rejects(d.updateApplication(id, serverRecord(4)), withStatus(StatusCodes.BadNotFound));
+      });
+    });
+
+    it("GetApplication of an unknown or foreign NodeId answers Bad_NotFound", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        await assert.rejects(d.getApplication("ns=1;g=00000000-0000-4000-8000-000000000001"), withStatus(StatusCodes.BadNotFound));
+        await assert.rejects(d.getApplication("ns=1;i=42"), withStatus(StatusCodes.BadNotFound));
+      });
+    });
+
+    it("invalid records answer Bad_InvalidArgument and store nothing", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        const bad = [
+          serverRecord("r1", { applicationUri: "not a uri" }),
+          serverRecord("r2", { applicationNames: [] }),
+          serverRecord("r3", { productUri: "" }),
+          serverRecord("r4", { discoveryUrls: [] }),
+          clientRecord("r5", { discoveryUrls: ["opc.tcp://h:4840"] }),
+          serverRecord("r6", { discoveryUrls: ["ftp://h"] }),
+          serverRecord("r7", { applicationType: 7 as ApplicationType }),
+        ];
+        for (const record of bad) {
+          await assert.rejects(d.registerApplication(record), withStatus(StatusCodes.BadInvalidArgument), record.applicationUri);
+        }
+        const all = await d.queryApplications({ applicationUri: "urn:plant1:liner%" });
+        assert.equal(all.applications.length, 0);
+      });
+    });
+
+    it("QueryApplications filters with patterns, types and capabilities (AND) and pages by record id", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        for (let i = 0; i < 7; i++) await d.registerApplication(serverRecord(`q${i}`, { productUri: "urn:vendor:q", serverCapabilities: i % 2 ? ["DA", "HD"] : ["DA"] }));
+        await d.registerApplication(clientRecord("q"));
+        const all = await d.queryApplications({ productUri: "urn:vendor:q" });
+        assert.equal(all.applications.length, 7);
+        assert.equal(all.nextRecordId, 0);
+        assert.ok(all.lastCounterResetTime instanceof Date);
+
+        const hd = await d.queryApplications({ productUri: "urn:vendor:q", capabilities: ["HD", "DA"] });
+        assert.deepEqual(hd.applications.map((a) => a.applicationUri), ["urn:plant1:lineq1:plc", "urn:plant1:lineq3:plc", "urn:plant1:lineq5:plc"]);
+
+        const pattern = await d.queryApplications({ applicationUri: "urn:plant1:lineq[13]:%" });
+        assert.deepEqual(pattern.applications.map((a) => a.applicationUri), ["urn:plant1:lineq1:plc", "urn:plant1:lineq3:plc"]);
+        const single = await d.queryApplications({ applicationName: "PLC q_" , productUri: "urn:vendor:_" });
+        assert.equal(single.applications.length, 7);
+
+        assert.deepEqual((await d.queryApplications({ applicationUri: "urn:plant1:scada%", applicationType: 2 })).applications.map((a) => a.applicationUri), ["urn:plant1:scadaq"]);
+        assert.equal((await d.queryApplications({ applicationUri: "urn:plant1:scada%", applicationType: 1 })).applications.length, 0);
+
+        const seen: string[] = [];
+        let start = 0;
+        for (let page = 0; page < 10; page++) {
+          const r = await d.queryApplications({ productUri: "urn:vendor:q", maxRecordsToReturn: 3, startingRecordId: start });
+          seen.push(...r.applications.map((a) => String(a.applicationUri)));
+          if (r.nextRecordId === 0) break;
+          start = r.nextRecordId;
+        }
+        assert.equal(seen.length, 7);
+        assert.equal(new Set(seen).size, 7);
+      });
+    });
+
+    it("an updated record moves behind every older record in QueryApplications order", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        const first = await d.registerApplication(serverRecord("o1", { productUri: "urn:vendor:order" }));
+        await d.registerApplication(serverRecord("o2", { productUri: "urn:vendor:order" }));
+        await d.updateApplication(first, serverRecord("o1", { productUri: "urn:vendor:order" }));
+        const r = await d.queryApplications({ productUri: "urn:vendor:order" });
+        assert.deepEqual(r.applications.map((a) => a.applicationUri), ["urn:plant1:lineo2:plc", "urn:plant1:lineo1:plc"]);
+      });
+    });
+
+    it("QueryServers returns one ServerOnNetwork per DiscoveryUrl of servers only", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        await d.registerApplication(serverRecord("s1", { productUri: "urn:vendor:s", discoveryUrls: ["opc.tcp://a:4840", "opc.tcp://b:4840"] }));
+        await d.registerApplication(serverRecord("s2", { productUri: "urn:vendor:s" }));
+        await d.registerApplication(clientRecord("s", { productUri: "urn:vendor:s" }));
+        const r = await d.queryServers({ productUri: "urn:vendor:s" });
+        assert.deepEqual(r.servers.map((s) => s.discoveryUrl), ["opc.tcp://a:4840", "opc.tcp://b:4840", "opc.tcp://plcs2.plant1:4840"]);
+        assert.equal(r.servers[0].recordId, r.servers[1].recordId);
+        assert.equal(r.servers[0].serverName, "PLC s1");
+        const page = await d.queryServers({ productUri: "urn:vendor:s", maxRecordsToReturn: 2 });
+        assert.equal(page.servers.length, 2);
+        const rest = await d.queryServers({ productUri: "urn:vendor:s", startingRecordId: page.servers[1].recordId });
+        assert.deepEqual(rest.servers.map((s) => s.discoveryUrl), ["opc.tcp://plcs2.plant1:4840"]);
+      });
+    });
+
+    it("Find and Query are open to an anonymous session; changes are not", async () => {
+      await withDirectory(gds, {}, async (d) => {
+        assert.equal((await d.findApplications("urn:plant1:line1:plc")).length, 1);
+        assert.ok((await d.queryApplications({})).applications.length > 0);
+        await assert.rejects(d.registerApplication(serverRecord("anon")), withStatus(StatusCodes.BadUserAccessDenied));
+      });
+    });
+
+    it("a Sign-only channel may change the directory; the None security policy has no session endpoint", async () => {
+      await withDirectory(gds, { ...admin, mode: MessageSecurityMode.Sign }, async (d) => {
+        await d.registerApplication(serverRecord("sign"));
+      });
+    });
+
+    it("the other Directory methods answer Bad_NotImplemented, never Bad_InternalError", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        for (const method of ["StartSigningRequest", "StartNewKeyPairRequest", "FinishRequest", "GetCertificateGroups", "GetTrustList", "GetCertificateStatus"] as const) {
+          const r = await d.call(method, []);
+          assert.notEqual(r.statusCode.value, StatusCodes.BadInternalError.value, method);
+        }
+      });
+    });
+  });
+}
