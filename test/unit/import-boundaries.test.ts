@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, it } from "node:test";
+
+// The compiled test lives in dist/test/unit; the sources in <repo>/src.
+const SRC = path.resolve(__dirname, "../../../src");
+
+/** Which top-level folders of src/ each folder may import from (ARCHITECTURE.md). */
+const ALLOWED: Record<string, string[]> = {
+  domain: ["domain"],
+  services: ["domain", "services"],
+  store: ["domain", "store", "services"],
+  ca: ["domain", "ca", "config"],
+  config: ["domain", "config"],
+  opcua: ["domain", "services", "opcua"],
+  client: ["domain", "client"],
+  cli: ["domain", "services", "config", "cli", "app.ts"],
+  "app.ts": ["domain", "services", "store", "ca", "config", "opcua"],
+};
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    return e.isDirectory() ? sourceFiles(full) : e.name.endsWith(".ts") ? [full] : [];
+  });
+}
+
+function layerOf(file: string): string {
+  return path.relative(SRC, file).split(path.sep)[0];
+}
+
+describe("import boundaries", () => {
+  it("each layer imports only what ARCHITECTURE.md allows (services reach store, ca and opcua only through ports)", () => {
+    const violations: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      const from = layerOf(file);
+      const text = fs.readFileSync(file, "utf8");
+      for (const m of text.matchAll(/(?:import|export)[^"']*?from\s+["'](\.[^"']+)["']|import\(\s*["'](\.[^"']+)["']\s*\)/g)) {
+        const spec = m[1] ?? m[2];
+        const target = path.resolve(path.dirname(file), spec.replace(/\.js$/, ""));
+        const to = layerOf(target.endsWith(".ts") ? target : `${target}.ts`);
+        const allowed = ALLOWED[from];
+        assert.ok(allowed, `no rule for ${from}`);
+        if (!allowed.includes(to)) violations.push(`${path.relative(SRC, file)} -> ${spec} (${from} may not import ${to})`);
+      }
+    }
+    assert.deepEqual(violations, []);
+  });
+});
