@@ -17,6 +17,7 @@ const ALLOWED: Record<string, string[]> = {
   client: ["domain", "client"],
   cli: ["domain", "services", "config", "cli", "app.ts"],
   "app.ts": ["domain", "services", "store", "ca", "config", "opcua"],
+  "index.ts": ["app.ts", "config", "client"],
 };
 
 function sourceFiles(dir: string): string[] {
