@@ -3,9 +3,12 @@ import {
   BrowseDirection,
   MessageSecurityMode,
   NodeClass,
+  NodeId,
   OPCUAServer,
+  PermissionType,
   SecurityPolicy,
   nodesets,
+  sameNodeId,
   type BaseNode,
   type UAMethod,
 } from "node-opcua";
@@ -65,6 +68,23 @@ function methodsBelow(root: BaseNode): UAMethod[] {
   return found;
 }
 
+const ANONYMOUS_ROLE = NodeId.resolveNodeId("i=15644");
+
+/**
+ * The GDS NodeSet lets only named roles call most Directory methods and read their argument
+ * definitions. Who may call is decided in each binding (which also knows ApplicationSelfAdmin, a
+ * privilege no role node expresses), so every session may call the method and read its
+ * InputArguments and OutputArguments, which are public in the NodeSet anyway.
+ */
+function leaveAuthorizationToBinding(method: UAMethod): void {
+  const grant = (node: BaseNode, permissions: number) => {
+    const others = (node.rolePermissions ?? []).filter((r) => !sameNodeId(r.roleId as NodeId, ANONYMOUS_ROLE));
+    node.setRolePermissions([...others, { roleId: ANONYMOUS_ROLE, permissions }]);
+  };
+  grant(method, PermissionType.Browse | PermissionType.Call);
+  for (const args of [method.inputArguments, method.outputArguments]) if (args) grant(args, PermissionType.Browse | PermissionType.Read);
+}
+
 /**
  * Starts the OPC UA server of the GDS: the standard and GDS NodeSets (the GDS NodeSet 1.05.07 that
  * node-opcua-nodesets ships, pinned with node-opcua), SignAndEncrypt and Sign endpoints, and the
@@ -122,6 +142,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     const binding = directoryMethods.has(method.nodeId.toString()) ? byName.get(method.browseName.name ?? "") : undefined;
     if (binding) bindMethod(method, binding, users, o.logError);
     else bindNotImplemented(method);
+    leaveAuthorizationToBinding(method);
   }
 
   await server.start();

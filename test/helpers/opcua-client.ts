@@ -69,6 +69,9 @@ export async function withDirectory<T>(gds: TestGds, options: ClientOptions, wor
 
 /** Disposes the client PKI stores made by this process. */
 export async function disposeClientStores(): Promise<void> {
-  for (const m of managers.values()) await m.dispose();
+  for (const m of managers.values()) {
+    await m.dispose();
+    await fs.rm(m.rootDir, { recursive: true, force: true });
+  }
   managers.clear();
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { MessageSecurityMode, StatusCodes } from "node-opcua";
+import { AttributeIds, DataType, MessageSecurityMode, NodeId, StatusCodes } from "node-opcua";
 import { ApplicationType } from "../../src/domain/application";
 import { BACKENDS } from "../helpers/databases";
 import { ADMIN_PASSWORD, startTestGds, type TestGds } from "../helpers/gds-fixture";
@@ -167,11 +167,31 @@ for (const backend of BACKENDS) {
       });
     });
 
+    it("every session can read the argument definitions of the Directory methods (UaExpert builds its call dialog from them)", async () => {
+      for (const options of [{}, admin]) {
+        await withDirectory(gds, options, async (d, session) => {
+          for (const [method, inputArgumentsId] of [["RegisterApplication", 147], ["QueryApplications", 993], ["StartSigningRequest", 158]] as const) {
+            const dv = await session.read({ nodeId: d.nodeId(inputArgumentsId), attributeId: AttributeIds.Value });
+            assert.equal(dv.statusCode.value, StatusCodes.Good.value, `${method}: ${dv.statusCode.toString()}`);
+            assert.ok((dv.value.value as unknown[]).length > 0);
+          }
+        });
+      }
+    });
+
     it("the other Directory methods answer Bad_NotImplemented, never Bad_InternalError", async () => {
       await withDirectory(gds, admin, async (d) => {
-        for (const method of ["StartSigningRequest", "StartNewKeyPairRequest", "FinishRequest", "GetCertificateGroups", "GetTrustList", "GetCertificateStatus"] as const) {
-          const r = await d.call(method, []);
-          assert.notEqual(r.statusCode.value, StatusCodes.BadInternalError.value, method);
+        const appId = { dataType: DataType.NodeId, value: NodeId.resolveNodeId(await d.registerApplication(serverRecord("ni"))) };
+        const nullId = { dataType: DataType.NodeId, value: NodeId.nullNodeId };
+        const calls = {
+          StartSigningRequest: [appId, nullId, nullId, { dataType: DataType.ByteString, value: Buffer.from([0x30, 0x00]) }],
+          GetCertificateGroups: [appId],
+          GetTrustList: [appId, nullId],
+          GetCertificateStatus: [appId, nullId, nullId],
+        } as const;
+        for (const [method, args] of Object.entries(calls)) {
+          const r = await d.call(method as keyof typeof calls, [...args]);
+          assert.equal(r.statusCode.value, StatusCodes.BadNotImplemented.value, `${method}: ${r.statusCode.toString()}`);
         }
       });
     });
