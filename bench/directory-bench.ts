@@ -150,7 +150,8 @@ const throughput = (runs: number[]): Throughput => ({ median: round(median(runs)
 
 /** Starts a GDS in this process on `dataDir`/`database` and returns it as the test helpers know it. */
 async function launch(dataDir: string, database: TestDatabase, errors: string[]): Promise<{ gds: TestGds; ms: number }> {
-  const config = resolveConfig({ data: dataDir, db: database.url, port: 0, host: "127.0.0.1" });
+  // No environment: an OPCUA_GDS_DB of the caller must not turn the SQLite run into a PostgreSQL one.
+  const config = resolveConfig({ data: dataDir, db: database.url, port: 0, host: "127.0.0.1" }, {});
   const t0 = performance.now();
   const running: RunningGds = await startGds(config, { env: { OPCUA_GDS_ADMIN_PASSWORD: ADMIN_PASSWORD }, logError: (m) => errors.push(m) });
   const ms = performance.now() - t0;
@@ -300,9 +301,12 @@ async function runBackend(backend: Backend, apps: number): Promise<BackendFigure
       running,
       { mode: MessageSecurityMode.SignAndEncrypt, policy: SecurityPolicy.Basic256Sha256, user: { userName: "admin", password: ADMIN_PASSWORD } },
       async (d, session) => {
-        // Warm-up: the first RegisterApplication reads the data type definitions for the client.
-        for (let i = 0; i < 20; i++) await readCurrentTime(session);
-        for (let i = 0; i < 5; i++) await register(d);
+        // Warm-up (JIT, pools, caches); the first RegisterApplication also makes the client read
+        // the GDS data type definitions. Warm-up registrations count towards `apps`.
+        for (let i = 0; i < 200; i++) await readCurrentTime(session);
+        await concurrent(200, IN_FLIGHT, () => readCurrentTime(session));
+        for (let i = 0; i < 50; i++) await register(d);
+        await concurrent(100, IN_FLIGHT, () => register(d));
 
         const readSeq: number[] = [];
         const readPar: number[] = [];
@@ -443,6 +447,7 @@ function table(results: BackendFigures[], apps: number): string {
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
+  const loadBefore = os.loadavg()[0];
   const started = performance.now();
   const results: BackendFigures[] = [];
   // Every temporary folder of this run (data folders, the client PKI stores the test helpers make
@@ -458,23 +463,25 @@ async function main(): Promise<void> {
     await fs.rm(ownTmp, { recursive: true, force: true });
   }
   const totalS = (performance.now() - started) / 1000;
+  const loadAfter = os.loadavg()[0];
 
   const first = results[0].counts;
   const out: string[] = [];
   out.push(`opcua-gds directory benchmark: node ${process.version}, ${os.cpus().length} CPUs, ${os.platform()}; SignAndEncrypt Basic256Sha256, user "admin", one session`);
   out.push(
     `throughput: median of ${REPEATS} runs of ${first.sequential} sequential and ${first.inFlight} calls with ${IN_FLIGHT} in flight (runs interleaved: read, register, read, register); ` +
-      `lookups: ${first.latencyCalls} sequential calls each with ${first.registeredAtQuery} applications registered`,
+      `sequential latencies pooled over all runs; lookups: ${first.latencyCalls} sequential calls each with ${first.registeredAtQuery} applications registered`,
   );
   out.push("* client and server share this process: in-process RSS includes the client and, for the second backend, what the first left behind;");
   out.push("  the child rows are the server alone (`opcua-gds start` on a fresh folder, RSS read from /proc/<pid>/status).");
+  out.push("in-process start-up times exclude loading node-opcua (already loaded); a fresh start includes generating the CA and server keys.");
   out.push("");
   out.push(table(results, options.apps));
   out.push("");
-  out.push(`total ${totalS.toFixed(1)} s`);
+  out.push(`total ${totalS.toFixed(1)} s; 1-minute load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (other work on the machine skews every figure)`);
   process.stdout.write(`${out.join("\n")}\n`);
   process.stdout.write(
-    `${JSON.stringify({ bench: "directory", node: process.version, cpus: os.cpus().length, apps: options.apps, inFlight: IN_FLIGHT, repeats: REPEATS, totalSeconds: round(totalS), results })}\n`,
+    `${JSON.stringify({ bench: "directory", node: process.version, cpus: os.cpus().length, apps: options.apps, inFlight: IN_FLIGHT, repeats: REPEATS, totalSeconds: round(totalS), loadAverage: { before: round(loadBefore, 2), after: round(loadAfter, 2) }, results })}\n`,
   );
 }
 

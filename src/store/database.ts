@@ -64,6 +64,8 @@ function createDataSource(location: DatabaseLocation): DataSource {
       db.pragma("synchronous = NORMAL");
       // The CLI and a running server share the file: wait for a lock rather than fail.
       db.pragma("busy_timeout = 5000");
+      // LIKE is case-sensitive on PostgreSQL and in the Like operator: the same here.
+      db.pragma("case_sensitive_like = ON");
     },
   });
 }
