@@ -11,6 +11,9 @@ const EXIT_CODE_OF_KIND: Record<GdsErrorKind, number> = {
   SecurityModeInsufficient: 6,
   Conflict: 7,
   NotImplemented: 8,
+  CertificateUriInvalid: 2,
+  NothingToDo: 9,
+  RequestNotAllowed: 10,
 };
 
 /** What to do next, per kind, for a person reading the message. */

@@ -11,7 +11,13 @@ export type GdsErrorKind =
   | "SecurityModeInsufficient"
   | "NotImplemented"
   | "Conflict"
-  | "Configuration";
+  | "Configuration"
+  /** A CSR's ApplicationUri is not the one registered for the application. */
+  | "CertificateUriInvalid"
+  /** A certificate request is not decided yet: the client polls again. */
+  | "NothingToDo"
+  /** A certificate request was rejected. */
+  | "RequestNotAllowed";
 
 /** A failure the caller can understand and act on. */
 export class GdsError extends Error {

@@ -12,6 +12,9 @@ const STATUS_OF_KIND: Record<GdsErrorKind, StatusCode> = {
   NotImplemented: StatusCodes.BadNotImplemented,
   Conflict: StatusCodes.BadInvalidState,
   Configuration: StatusCodes.BadConfigurationError,
+  CertificateUriInvalid: StatusCodes.BadCertificateUriInvalid,
+  NothingToDo: StatusCodes.BadNothingToDo,
+  RequestNotAllowed: StatusCodes.BadRequestNotAllowed,
 };
 
 /** The status code a failed call answers with; anything unexpected is an internal error. */
