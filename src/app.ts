@@ -1,38 +1,61 @@
 import "reflect-metadata";
-import { ensureGdsIdentity } from "./ca/gds-identity";
+import fs from "node:fs/promises";
+import { CaRegistry } from "./ca/ca-registry";
+import { ensureServerCertificate, writeCrlFile, writeServerTrust } from "./ca/gds-identity";
+import { LocalAuthorities } from "./ca/local-authorities";
+import { SecretBox } from "./ca/secret-box";
 import type { GdsConfig } from "./config/config";
 import { dataPaths } from "./config/data-folder";
+import { DEFAULT_APPLICATION_GROUP } from "./domain/certificate-groups";
 import { systemClock, type Clock } from "./domain/clock";
-import type { Role } from "./domain/roles";
-import { ROLES } from "./domain/roles";
+import { ROLES, type Role } from "./domain/roles";
+import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from "./services/certificate-service";
 import { DirectoryService } from "./services/directory-service";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
 import { ApplicationRepository } from "./store/application-repository";
 import { AuditRepository } from "./store/audit-repository";
+import { CertificateRepository } from "./store/certificate-repository";
 import { openDatabase, type Database } from "./store/database";
 import { UserRepository } from "./store/user-repository";
 
-/** The services of one GDS instance over its database. */
+/** The services of one GDS instance over its database and data folder. */
 export interface GdsServices {
   config: GdsConfig;
   db: Database;
   directory: DirectoryService;
+  certificates: CertificateService;
   users: UserService;
   audit: AuditRepository;
   close(): Promise<void>;
 }
 
-/** Opens the database of `config` and builds the services on it (what CLI commands need). */
+/** Opens the database and CAs of `config` and builds the services on them (what CLI commands need). */
 export async function openServices(config: GdsConfig, clock: Clock = systemClock): Promise<GdsServices> {
   const paths = dataPaths(config.dataDir);
+  await fs.mkdir(paths.root, { recursive: true, mode: 0o700 });
+  const [registry, secrets] = await Promise.all([CaRegistry.loadOrCreate(config, paths, clock), SecretBox.open(paths.secretKey)]);
   const db = await openDatabase({ url: config.databaseUrl, sqlitePath: paths.sqlite });
-  const users = new UserService(new UserRepository(db, clock), clock);
+  const applications = new ApplicationRepository(db, clock);
+  const authorities = new LocalAuthorities(registry);
+  const policy: CertificatePolicy = {
+    ...DEFAULT_CERTIFICATE_POLICY,
+    groups: Object.fromEntries(Object.entries(DEFAULT_CERTIFICATE_POLICY.groups).map(([name, g]) => [name, { ...g, approval: config.approval }])),
+  };
+  const certificates = new CertificateService(applications, new CertificateRepository(db, clock), authorities, secrets, clock, policy);
+  const directory = new DirectoryService(applications, clock, (actor, id) => certificates.revokeApplication(actor, id, "application unregistered").then(() => undefined));
+  // The server trusts GDS-issued clients through the CA and its CRL in its own trust store.
+  const defaultSigner = authorities.signer(DEFAULT_APPLICATION_GROUP.name, DEFAULT_APPLICATION_GROUP.certificateTypes[0].name);
+  certificates.onCrlChanged(async (group, type, crl) => {
+    await writeCrlFile(paths, group, type, crl.crlDer);
+    if (group === DEFAULT_APPLICATION_GROUP.name) await writeServerTrust(paths, defaultSigner.caCertificateDer, defaultSigner.caSerialHex, crl.crlDer);
+  });
   return {
     config,
     db,
-    directory: new DirectoryService(new ApplicationRepository(db, clock), clock),
-    users,
+    directory,
+    certificates,
+    users: new UserService(new UserRepository(db, clock), clock),
     audit: new AuditRepository(db, clock),
     close: () => db.close(),
   };
@@ -65,14 +88,26 @@ export interface InitReport {
   admin: InitialAdmin | null;
 }
 
-/** Creates or completes the data folder: database, CA, the GDS's certificate, first admin. Idempotent. */
-export async function initDataFolder(config: GdsConfig, clock: Clock = systemClock, env: NodeJS.ProcessEnv = process.env): Promise<InitReport> {
+/**
+ * Creates or completes the data folder on already opened services: CAs, first CRLs, the GDS's
+ * certificate, the server's trust store, the first admin. Idempotent.
+ */
+async function initialize(services: GdsServices, env: NodeJS.ProcessEnv): Promise<InitReport> {
+  const config = services.config;
   const paths = dataPaths(config.dataDir);
-  const identity = await ensureGdsIdentity(config, paths, clock);
+  const registry = await CaRegistry.loadOrCreate(config, paths, systemClock);
+  const createdServerCertificate = await ensureServerCertificate(config, paths, registry);
+  await services.certificates.refreshCrls("init");
+  await services.certificates.publishAllCrls();
+  const admin = await ensureInitialAdmin(services.users, env.OPCUA_GDS_ADMIN_PASSWORD);
+  return { dataDir: config.dataDir, createdServerCertificate, caCertificateFile: `${paths.caFolder()}/ca.cert.pem`, admin };
+}
+
+/** `init`: creates or completes the data folder. Idempotent. */
+export async function initDataFolder(config: GdsConfig, clock: Clock = systemClock, env: NodeJS.ProcessEnv = process.env): Promise<InitReport> {
   const services = await openServices(config, clock);
   try {
-    const admin = await ensureInitialAdmin(services.users, env.OPCUA_GDS_ADMIN_PASSWORD);
-    return { dataDir: config.dataDir, createdServerCertificate: identity.createdServerCertificate, caCertificateFile: paths.caFolder() + "/ca.cert.pem", admin };
+    return await initialize(services, env);
   } finally {
     await services.close();
   }
@@ -86,13 +121,17 @@ export interface RunningGds {
   stop(): Promise<void>;
 }
 
+/** How often the CRLs are checked for re-signing while the server runs. */
+const CRL_CHECK_INTERVAL_MS = 3600_000;
+
 /** init + services + OPC UA server, in that order. */
 export async function startGds(config: GdsConfig, options: { clock?: Clock; env?: NodeJS.ProcessEnv; logError?: (m: string) => void } = {}): Promise<RunningGds> {
   const clock = options.clock ?? systemClock;
-  const init = await initDataFolder(config, clock, options.env ?? process.env);
+  const logError = options.logError ?? ((m: string) => console.error(m));
   const services = await openServices(config, clock);
   const paths = dataPaths(config.dataDir);
   try {
+    const init = await initialize(services, options.env ?? process.env);
     // Loaded here so that CLI commands that only read data never load the OPC UA stack.
     const { startGdsServer } = await import("./opcua/gds-server.js");
     const server = await startGdsServer({
@@ -108,14 +147,21 @@ export async function startGds(config: GdsConfig, options: { clock?: Clock; env?
       userPkiFolder: paths.userPki,
       strictTrust: config.strictTrust,
       directory: services.directory,
+      certificates: services.certificates,
       users: services.users,
-      logError: options.logError ?? ((m) => console.error(m)),
+      logError,
     });
+    services.certificates.onCrlChanged(() => server.reloadTrust());
+    const crlTimer = setInterval(() => {
+      services.certificates.refreshCrls().catch((e: Error) => logError(`CRL refresh failed: ${e.message}`));
+    }, CRL_CHECK_INTERVAL_MS);
+    crlTimer.unref();
     return {
       endpointUrl: server.endpointUrl,
       services,
       init,
       stop: async () => {
+        clearInterval(crlTimer);
         await server.stop();
         await services.close();
       },

@@ -30,7 +30,13 @@ export const DIRECTORY_METHOD_IDS = {
   GetCertificateGroups: 508,
   GetTrustList: 204,
   GetCertificateStatus: 225,
+  GetCertificates: 174,
+  RevokeCertificate: 15005,
+  CheckRevocationStatus: 177,
 } as const;
+
+/** Numeric ids of the certificate groups in the GDS namespace. */
+export const CERTIFICATE_GROUP_IDS = { DefaultApplicationGroup: 615, DefaultHttpsGroup: 649, DefaultUserTokenGroup: 683 } as const;
 
 export type DirectoryMethodName = keyof typeof DIRECTORY_METHOD_IDS;
 
@@ -159,6 +165,96 @@ export class DirectoryClient {
     ]);
     const [time, servers] = r.outputArguments!;
     return { lastCounterResetTime: time.value as Date, servers: (servers.value as ServerOnNetwork[]) ?? [] };
+  }
+}
+
+/** What FinishRequest returns. */
+export interface FinishedCertificate {
+  certificate: Buffer;
+  privateKey: Buffer | null;
+  issuerCertificates: Buffer[];
+}
+
+function optionalGroup(client: DirectoryClient, group: number | null | undefined): VariantLike {
+  return { dataType: DataType.NodeId, value: group ? client.nodeId(group) : NodeId.nullNodeId };
+}
+
+/** Pull certificate management calls (OPC 10000-12 §7.9) over a DirectoryClient. */
+export class CertificateClient {
+  constructor(readonly directory: DirectoryClient) {}
+
+  private async callOk(method: DirectoryMethodName, inputArguments: VariantLike[]): Promise<CallMethodResult> {
+    const result = await this.directory.call(method, inputArguments);
+    if (result.statusCode.value !== StatusCodes.Good.value) throw new GdsCallError(method, result.statusCode);
+    return result;
+  }
+
+  async startSigningRequest(applicationId: string, csrDer: Buffer, group?: number | null): Promise<string> {
+    const r = await this.callOk("StartSigningRequest", [
+      { dataType: DataType.NodeId, value: NodeId.resolveNodeId(applicationId) },
+      optionalGroup(this.directory, group),
+      { dataType: DataType.NodeId, value: NodeId.nullNodeId },
+      { dataType: DataType.ByteString, value: csrDer },
+    ]);
+    return (r.outputArguments![0].value as NodeId).toString();
+  }
+
+  async startNewKeyPairRequest(applicationId: string, options: { subjectName: string; domainNames?: string[]; privateKeyFormat: "PFX" | "PEM"; password?: string; group?: number | null }): Promise<string> {
+    const r = await this.callOk("StartNewKeyPairRequest", [
+      { dataType: DataType.NodeId, value: NodeId.resolveNodeId(applicationId) },
+      optionalGroup(this.directory, options.group),
+      { dataType: DataType.NodeId, value: NodeId.nullNodeId },
+      { dataType: DataType.String, value: options.subjectName },
+      { dataType: DataType.String, arrayType: VariantArrayType.Array, value: options.domainNames ?? [] },
+      { dataType: DataType.String, value: options.privateKeyFormat },
+      { dataType: DataType.String, value: options.password ?? "" },
+    ]);
+    return (r.outputArguments![0].value as NodeId).toString();
+  }
+
+  async finishRequest(applicationId: string, requestId: string): Promise<FinishedCertificate> {
+    const r = await this.callOk("FinishRequest", [
+      { dataType: DataType.NodeId, value: NodeId.resolveNodeId(applicationId) },
+      { dataType: DataType.NodeId, value: NodeId.resolveNodeId(requestId) },
+    ]);
+    const [certificate, privateKey, issuers] = r.outputArguments!;
+    return { certificate: certificate.value as Buffer, privateKey: (privateKey.value as Buffer | null) ?? null, issuerCertificates: (issuers.value as Buffer[]) ?? [] };
+  }
+
+  async getCertificateGroups(applicationId: string): Promise<NodeId[]> {
+    const r = await this.callOk("GetCertificateGroups", [{ dataType: DataType.NodeId, value: NodeId.resolveNodeId(applicationId) }]);
+    return (r.outputArguments![0].value as NodeId[]) ?? [];
+  }
+
+  async getTrustList(applicationId: string, group?: number | null): Promise<NodeId> {
+    const r = await this.callOk("GetTrustList", [{ dataType: DataType.NodeId, value: NodeId.resolveNodeId(applicationId) }, optionalGroup(this.directory, group)]);
+    return r.outputArguments![0].value as NodeId;
+  }
+
+  async getCertificateStatus(applicationId: string, group?: number | null): Promise<boolean> {
+    const r = await this.callOk("GetCertificateStatus", [
+      { dataType: DataType.NodeId, value: NodeId.resolveNodeId(applicationId) },
+      optionalGroup(this.directory, group),
+      { dataType: DataType.NodeId, value: NodeId.nullNodeId },
+    ]);
+    return r.outputArguments![0].value as boolean;
+  }
+
+  async getCertificates(applicationId: string, group?: number | null): Promise<{ certificateTypeIds: NodeId[]; certificates: Buffer[] }> {
+    const r = await this.callOk("GetCertificates", [{ dataType: DataType.NodeId, value: NodeId.resolveNodeId(applicationId) }, optionalGroup(this.directory, group)]);
+    return { certificateTypeIds: (r.outputArguments![0].value as NodeId[]) ?? [], certificates: (r.outputArguments![1].value as Buffer[]) ?? [] };
+  }
+
+  async revokeCertificate(applicationId: string, certificate: Buffer): Promise<void> {
+    await this.callOk("RevokeCertificate", [
+      { dataType: DataType.NodeId, value: NodeId.resolveNodeId(applicationId) },
+      { dataType: DataType.ByteString, value: certificate },
+    ]);
+  }
+
+  async checkRevocationStatus(certificate: Buffer): Promise<{ status: StatusCode; validityTime: Date }> {
+    const r = await this.callOk("CheckRevocationStatus", [{ dataType: DataType.ByteString, value: certificate }]);
+    return { status: r.outputArguments![0].value as StatusCode, validityTime: r.outputArguments![1].value as Date };
   }
 }
 

@@ -25,6 +25,12 @@ export interface GdsConfig {
   caLifetimeDays: number;
   /** Lifetime of the GDS's own application certificate. */
   serverCertificateLifetimeDays: number;
+  /**
+   * Approval of certificate requests (`--approval`): `auto` issues requests of a
+   * CertificateAuthorityAdmin or of an application renewing itself at once; `manual` makes every
+   * request wait for a RegistrationAuthorityAdmin. Default `auto`.
+   */
+  approval: "auto" | "manual";
 }
 
 /** Flags as the CLI hands them over (all optional). */
@@ -34,6 +40,7 @@ export interface ConfigFlags {
   port?: string | number;
   host?: string;
   strictTrust?: boolean;
+  approval?: string;
 }
 
 export const DEFAULT_PORT = 58810;
@@ -46,6 +53,12 @@ function parsePort(value: string | number | undefined): number {
     throw new GdsError("Configuration", `--port "${value}" is not a TCP port (0 to 65535)`);
   }
   return port;
+}
+
+function parseApproval(value: string | undefined): "auto" | "manual" {
+  if (value === undefined || value === "") return "auto";
+  if (value === "auto" || value === "manual") return value;
+  throw new GdsError("Configuration", `--approval "${value}" is not auto or manual`);
 }
 
 /** Resolves flags over environment over defaults. */
@@ -65,5 +78,6 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     caKeySize: 2048,
     caLifetimeDays: 3650,
     serverCertificateLifetimeDays: 365,
+    approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),
   };
 }

@@ -8,27 +8,56 @@ export interface AccessRule {
   minChannel: ChannelSecurity;
   authenticated: boolean;
   anyOf: readonly Role[];
+  /** An application acting on itself (ApplicationSelfAdmin) is allowed too, even anonymous. */
+  selfAdmin?: boolean;
 }
 
 /** Open to every session (FindApplications, QueryApplications, ...). */
 export const OPEN: AccessRule = { minChannel: ChannelSecurity.None, authenticated: false, anyOf: [] };
 
-/** A change to the directory: signed channel, authenticated user, DiscoveryAdmin. */
+/** Registering an application: signed channel, authenticated user, DiscoveryAdmin. */
 export const DISCOVERY_ADMIN: AccessRule = {
   minChannel: ChannelSecurity.Sign,
   authenticated: true,
   anyOf: ["DiscoveryAdmin"],
 };
 
-/**
- * Throws the error the standard prescribes when `caller` may not call a method guarded by `rule`:
- * the channel is checked first (Bad_SecurityModeInsufficient), then the identity and the roles
- * (Bad_UserAccessDenied).
- */
-export function authorize(caller: Caller, rule: AccessRule): void {
+/** Changing or removing a record: DiscoveryAdmin, or the application itself. */
+export const DISCOVERY_ADMIN_OR_SELF: AccessRule = { ...DISCOVERY_ADMIN, selfAdmin: true };
+
+/** Pull certificate management (§7.9): SignAndEncrypt, CertificateAuthorityAdmin or the application itself. */
+export const CERTIFICATE_ADMIN_OR_SELF: AccessRule = {
+  minChannel: ChannelSecurity.SignAndEncrypt,
+  authenticated: true,
+  anyOf: ["CertificateAuthorityAdmin"],
+  selfAdmin: true,
+};
+
+/** Revocation: SignAndEncrypt and CertificateAuthorityAdmin only. */
+export const CERTIFICATE_ADMIN: AccessRule = {
+  minChannel: ChannelSecurity.SignAndEncrypt,
+  authenticated: true,
+  anyOf: ["CertificateAuthorityAdmin"],
+};
+
+/** Any session on an authenticated (signed) channel. */
+export const SIGNED_CHANNEL: AccessRule = { minChannel: ChannelSecurity.Sign, authenticated: false, anyOf: [] };
+
+/** Throws Bad_SecurityModeInsufficient when the channel is weaker than the rule asks. */
+export function checkChannel(caller: Caller, rule: AccessRule): void {
   if (caller.channel < rule.minChannel) {
     throw new GdsError("SecurityModeInsufficient", `this method needs a ${ChannelSecurity[rule.minChannel]} channel`);
   }
+}
+
+/**
+ * Throws the error the standard prescribes when `caller` may not call a method guarded by `rule`
+ * on `targetApplicationId`: the channel is checked first (Bad_SecurityModeInsufficient), then the
+ * self-admin privilege, the identity and the roles (Bad_UserAccessDenied).
+ */
+export function authorize(caller: Caller, rule: AccessRule, targetApplicationId: string | null = null): void {
+  checkChannel(caller, rule);
+  if (rule.selfAdmin && targetApplicationId !== null && caller.selfApplicationId === targetApplicationId) return;
   if (rule.authenticated && caller.user === null) {
     throw new GdsError("UserAccessDenied", "this method needs an authenticated user");
   }

@@ -19,4 +19,9 @@ export interface Caller {
   roles: ReadonlySet<Role>;
   /** Thumbprint (SHA-1 hex) of the client application certificate, when the channel is secured. */
   clientCertificateThumbprint: string | null;
+  /**
+   * The application whose valid, unrevoked GDS-issued certificate the client presented: the
+   * caller is ApplicationSelfAdmin of that application (OPC 10000-12 §7.2).
+   */
+  selfApplicationId: string | null;
 }

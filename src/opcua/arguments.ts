@@ -59,3 +59,25 @@ export function applicationIdOf(nodeId: NodeId | null | undefined, name = "Appli
   }
   return String(nodeId.value).toLowerCase();
 }
+
+/** A ByteString argument; null reads as an empty buffer. */
+export function byteStringArg(args: Variant[], index: number, name: string): Buffer {
+  const v = at(args, index, name);
+  if (v.dataType === DataType.Null || v.value === null) return Buffer.alloc(0);
+  if (v.dataType !== DataType.ByteString || v.arrayType !== VariantArrayType.Scalar) throw invalidArgument(`${name} must be a ByteString`);
+  return v.value as Buffer;
+}
+
+/**
+ * A NodeId argument naming a node by its numeric id in `namespace` (certificate groups in the GDS
+ * namespace, certificate types in namespace 0); a null NodeId reads as null (the default).
+ */
+export function numericNodeIdArg(args: Variant[], index: number, name: string, namespace: number): number | null {
+  const v = at(args, index, name);
+  if (v.dataType === DataType.Null) return null;
+  if (v.dataType !== DataType.NodeId || v.arrayType !== VariantArrayType.Scalar) throw invalidArgument(`${name} must be a NodeId`);
+  const nodeId = v.value as NodeId | null;
+  if (!nodeId || nodeId.isEmpty()) return null;
+  if (nodeId.identifierType !== NodeIdType.NUMERIC || nodeId.namespace !== namespace) throw invalidArgument(`${name} ${nodeId.toString()} is not known here`);
+  return nodeId.value as number;
+}

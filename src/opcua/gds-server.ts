@@ -12,9 +12,19 @@ import {
   type BaseNode,
   type UAMethod,
 } from "node-opcua";
+import type { CertificateService } from "../services/certificate-service";
 import type { DirectoryService } from "../services/directory-service";
 import type { UserService } from "../services/user-service";
+import { checkRevocationStatus } from "./bindings/check-revocation-status";
 import { findApplications } from "./bindings/find-applications";
+import { finishRequest } from "./bindings/finish-request";
+import { getCertificateGroups } from "./bindings/get-certificate-groups";
+import { getCertificateStatus } from "./bindings/get-certificate-status";
+import { getCertificates } from "./bindings/get-certificates";
+import { getTrustList } from "./bindings/get-trust-list";
+import { revokeCertificate } from "./bindings/revoke-certificate";
+import { startNewKeyPairRequest } from "./bindings/start-new-key-pair-request";
+import { startSigningRequest } from "./bindings/start-signing-request";
 import { getApplication } from "./bindings/get-application";
 import { queryApplications } from "./bindings/query-applications";
 import { queryServers } from "./bindings/query-servers";
@@ -41,6 +51,7 @@ export interface GdsServerOptions {
   userPkiFolder: string;
   strictTrust: boolean;
   directory: DirectoryService;
+  certificates: CertificateService;
   users: UserService;
   logError: ErrorLog;
 }
@@ -48,6 +59,8 @@ export interface GdsServerOptions {
 /** A running GDS endpoint. */
 export interface GdsServer {
   endpointUrl: string;
+  /** Re-reads the server's trust store (after a CRL or CA change). */
+  reloadTrust(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -93,6 +106,7 @@ function leaveAuthorizationToBinding(method: UAMethod): void {
  */
 export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   const users = o.users;
+  const channelTrust = new ChannelCertificateManager(o.serverPkiFolder, o.strictTrust);
   const server = new OPCUAServer({
     port: o.port,
     host: o.host,
@@ -107,7 +121,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     buildInfo: { productName: "opcua-gds", productUri: o.productUri, manufacturerName: "opcua-gds" },
     certificateFile: o.certificateFile,
     privateKeyFile: o.privateKeyFile,
-    serverCertificateManager: new ChannelCertificateManager(o.serverPkiFolder, o.strictTrust),
+    serverCertificateManager: channelTrust,
     userCertificateManager: new UserCertificateManager(o.userPkiFolder, users),
     securityModes: [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
     securityPolicies: SECURITY_POLICIES,
@@ -135,12 +149,21 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     getApplication(o.directory),
     queryApplications(o.directory),
     queryServers(o.directory),
+    startSigningRequest(o.certificates),
+    startNewKeyPairRequest(o.certificates),
+    finishRequest(o.certificates),
+    getCertificateGroups(o.certificates),
+    getTrustList(o.certificates),
+    getCertificateStatus(o.certificates),
+    getCertificates(o.certificates),
+    revokeCertificate(o.certificates),
+    checkRevocationStatus(o.certificates),
   ];
   const byName = new Map(bindings.map((b) => [b.name, b]));
   const directoryMethods = new Set(directoryNode.findReferencesExAsObject("HasComponent", BrowseDirection.Forward).map((n) => n.nodeId.toString()));
   for (const method of methodsBelow(directoryNode)) {
     const binding = directoryMethods.has(method.nodeId.toString()) ? byName.get(method.browseName.name ?? "") : undefined;
-    if (binding) bindMethod(method, binding, users, o.logError);
+    if (binding) bindMethod(method, binding, { users, certificates: o.certificates }, o.logError);
     else bindNotImplemented(method);
     leaveAuthorizationToBinding(method);
   }
@@ -148,6 +171,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   await server.start();
   return {
     endpointUrl: server.getEndpointUrl(),
+    reloadTrust: () => channelTrust.reloadCertificates(),
     stop: async () => {
       await server.shutdown(0);
     },

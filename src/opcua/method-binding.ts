@@ -1,7 +1,8 @@
 import { StatusCodes, type IAddressSpace, type CallMethodResultOptions, type ISessionContext, type UAMethod, type Variant, type VariantLike } from "node-opcua";
 import type { Caller } from "../domain/caller";
-import { authorize, type AccessRule } from "../domain/authorization";
+import { authorize, checkChannel, type AccessRule } from "../domain/authorization";
 import { GdsError } from "../domain/errors";
+import type { CertificateService } from "../services/certificate-service";
 import type { UserService } from "../services/user-service";
 import { actorOf, resolveCaller } from "./caller-resolver";
 import { statusCodeOf } from "./status-codes";
@@ -23,7 +24,15 @@ export interface MethodBinding {
   /** BrowseName of the method (the spec name). */
   name: string;
   access: AccessRule;
+  /** The application the call acts on, for ApplicationSelfAdmin (decoded after the channel check). */
+  target?(args: Variant[]): string;
   call(args: Variant[], ctx: CallContext): Promise<VariantLike[]>;
+}
+
+/** What bindings need to identify callers. */
+export interface CallerSources {
+  users: UserService;
+  certificates: CertificateService;
 }
 
 /** Logs failures that are not the caller's fault, without any argument content. */
@@ -33,12 +42,13 @@ export type ErrorLog = (message: string) => void;
  * Binds `binding` to `method`: resolves the caller, checks access, calls, and maps every error to
  * a status code, since node-opcua would turn any exception into a bare BadInternalError.
  */
-export function bindMethod(method: UAMethod, binding: MethodBinding, users: UserService, logError: ErrorLog): void {
+export function bindMethod(method: UAMethod, binding: MethodBinding, sources: CallerSources, logError: ErrorLog): void {
   const addressSpace = method.addressSpace;
   method.bindMethod(async (inputArguments: Variant[], context: ISessionContext): Promise<CallMethodResultOptions> => {
     try {
-      const caller = await resolveCaller(context, users);
-      authorize(caller, binding.access);
+      const caller = await resolveCaller(context, sources.users, sources.certificates);
+      checkChannel(caller, binding.access);
+      authorize(caller, binding.access, binding.target ? binding.target(inputArguments) : null);
       const locales = (context.session as unknown as { localeIds?: string[] } | undefined)?.localeIds ?? [];
       const outputArguments = await binding.call(inputArguments, { caller, actor: actorOf(caller), preferredLocales: locales, addressSpace });
       return { statusCode: StatusCodes.Good, outputArguments };

@@ -93,6 +93,8 @@ export class DirectoryService {
   constructor(
     private readonly applications: ApplicationStore,
     private readonly clock: Clock,
+    /** Revokes the certificates issued to an application before its record goes (§6.5.5). */
+    private readonly revokeCertificatesOf: (actor: string, applicationId: string) => Promise<void> = async () => undefined,
     private readonly newId: () => string = randomUUID,
   ) {}
 
@@ -120,8 +122,14 @@ export class DirectoryService {
     });
   }
 
-  /** UnregisterApplication: deletes a record and returns what it held. */
+  /**
+   * UnregisterApplication: revokes the application's certificates, then deletes its record and
+   * returns what it held. Revocation comes first: a failure in between leaves a record whose
+   * certificates are revoked, never a deleted record with certificates still trusted.
+   */
   async unregisterApplication(actor: string, id: string): Promise<ApplicationRecord> {
+    await this.getApplication(id);
+    await this.revokeCertificatesOf(actor, id);
     return this.applications.remove(id, {
       actor,
       action: "UnregisterApplication",

@@ -1,4 +1,6 @@
 import type { ApplicationFields, ApplicationRecord, ApplicationType } from "../domain/application";
+import type { CertificateRequestRecord, RequestState } from "../domain/certificate-request";
+import type { ParsedCsrFacts } from "../domain/csr-policy";
 import type { LikePattern } from "../domain/like-pattern";
 import type { Role } from "../domain/roles";
 
@@ -72,4 +74,109 @@ export interface AuditRecord extends AuditEntry {
 export interface AuditLog {
   append(entry: AuditEntry): Promise<void>;
   since(sinceMs: number, limit: number): Promise<AuditRecord[]>;
+}
+
+/** A certificate the GDS issued, as stored. */
+export interface IssuedCertificateRow {
+  serialHex: string;
+  thumbprint: string;
+  applicationId: string;
+  applicationUri: string;
+  groupName: string;
+  certificateTypeName: string;
+  issuerSerialHex: string;
+  requestId: string | null;
+  notBeforeMs: number;
+  notAfterMs: number;
+  renewalAtMs: number;
+  revokedAtMs: number | null;
+  revocationReason: string | null;
+  der: Buffer;
+}
+
+/** The current CRL of one CA. */
+export interface CrlState {
+  crlNumber: number;
+  crlDer: Buffer;
+  thisUpdateMs: number;
+  nextUpdateMs: number;
+}
+
+/** A request with what only the service may read: the CSR and the sealed key material. */
+export interface StoredRequest extends CertificateRequestRecord {
+  csrDer: Buffer | null;
+  sealedPrivateKey: string | null;
+  sealedKeyPassword: string | null;
+}
+
+/** Signs a new CRL for a CA given every unexpired revoked certificate and the next CRL number. */
+export type CrlSigner = (revoked: IssuedCertificateRow[], crlNumber: number) => Promise<CrlState>;
+
+/** Persistence of requests, issued certificates and CRLs; each change one transaction with its audit. */
+export interface CertificateStore {
+  insertRequest(request: StoredRequest, audit: AuditEntry): Promise<void>;
+  getRequest(requestId: string): Promise<StoredRequest | null>;
+  listRequests(filter: { state?: RequestState; applicationId?: string }): Promise<CertificateRequestRecord[]>;
+  /**
+   * In one transaction: checks the request is still New, lets `issue` sign the certificate, stores
+   * the certificate row and marks the request Approved. The certificate leaves the GDS only after
+   * this commit, so a crash never leaves a certificate the GDS does not know about.
+   */
+  approveAndIssue(requestId: string, decidedBy: string, nowMs: number, issue: (request: StoredRequest) => Promise<IssuedCertificateRow>, audit: AuditEntry): Promise<IssuedCertificateRow>;
+  reject(requestId: string, decidedBy: string, reason: string | null, nowMs: number, audit: AuditEntry): Promise<void>;
+  /** Marks a request Accepted and wipes its sealed key material. */
+  markAccepted(requestId: string, audit: AuditEntry): Promise<void>;
+  certificate(serialHex: string): Promise<IssuedCertificateRow | null>;
+  certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null>;
+  certificatesOf(applicationId: string): Promise<IssuedCertificateRow[]>;
+  /**
+   * In one transaction: marks the certificates revoked and has `signCrl` produce the CA's next CRL
+   * (number + 1) with every unexpired revoked certificate of that CA, stored with the audit record.
+   */
+  revoke(serials: string[], reason: string, nowMs: number, signCrl: (group: string, type: string) => CrlSigner, audit: AuditEntry): Promise<IssuedCertificateRow[]>;
+  crlState(group: string, type: string): Promise<CrlState | null>;
+  /** Re-signs a CA's CRL with a greater number (refresh before nextUpdate, or first CRL). */
+  resignCrl(group: string, type: string, nowMs: number, signCrl: CrlSigner, audit: AuditEntry): Promise<CrlState>;
+}
+
+/** What the GDS learns from a PKCS#10 request (see domain/csr-policy for the checks). */
+export interface ParsedCsrWithKey extends ParsedCsrFacts {
+  /** The requester's public key, in the form the signer takes back. */
+  publicKey: CryptoKey;
+}
+
+/** What a certificate says about its application, exactly (OPC 10000-12 §7.6). */
+export interface IssueProfile {
+  subject: string;
+  applicationUri: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  lifetimeDays: number;
+  backdateSeconds: number;
+}
+
+/** One CA as the services see it. */
+export interface Signer {
+  caCertificateDer: Buffer;
+  caSerialHex: string;
+  issue(publicKey: CryptoKey, profile: IssueProfile): Promise<{ der: Buffer; serialHex: string; notBeforeMs: number; notAfterMs: number }>;
+  signCrl(revoked: Array<{ serialHex: string; revokedAtMs: number }>, crlNumber: number, thisUpdateMs: number, nextUpdateMs: number): Promise<Buffer>;
+}
+
+/** Key and certificate operations the certificate service needs, implemented in ca/. */
+export interface CertificateAuthorityPort {
+  signer(groupName: string, typeName: string): Signer;
+  parseCsr(der: Buffer): Promise<ParsedCsrWithKey>;
+  generateKeyPair(bits: number): Promise<{ publicKey: CryptoKey; privateKeyPkcs8: Buffer }>;
+  /** The public key of a PKCS#8 private key (a generated key approved later, maybe by another process). */
+  publicKeyOf(privateKeyPkcs8: Buffer): Promise<CryptoKey>;
+  packagePrivateKey(format: "PFX" | "PEM", privateKeyPkcs8: Buffer, certificateDer: Buffer, chainDer: Buffer[], password: string | null): Promise<Buffer>;
+  /** SHA-1 thumbprint (hex) of a DER certificate. */
+  thumbprint(der: Buffer): string;
+}
+
+/** Seals secrets kept in the database with a key outside it. */
+export interface SecretSealer {
+  seal(plain: Buffer | string): string;
+  open(sealed: string): Buffer;
 }

@@ -5,13 +5,17 @@ import { DataSource, type EntityManager } from "typeorm";
 import { GdsError } from "../domain/errors";
 import { ApplicationEntity } from "./entities/application-entity";
 import { AuditRecordEntity } from "./entities/audit-record-entity";
+import { CaStateEntity } from "./entities/ca-state-entity";
+import { CertificateRequestEntity } from "./entities/certificate-request-entity";
 import { CounterEntity } from "./entities/counter-entity";
+import { IssuedCertificateEntity } from "./entities/issued-certificate-entity";
 import { UserEntity } from "./entities/user-entity";
 import { InitialSchema1764000000000 } from "./migrations/1764000000000-initial-schema";
+import { CertificateManagement1764100000000 } from "./migrations/1764100000000-certificate-management";
 
 /** Every entity and migration, in one place so that SQLite and PostgreSQL get the same schema. */
-export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity];
-export const MIGRATIONS = [InitialSchema1764000000000];
+export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity, CertificateRequestEntity, IssuedCertificateEntity, CaStateEntity];
+export const MIGRATIONS = [InitialSchema1764000000000, CertificateManagement1764100000000];
 
 export type DatabaseKind = "sqlite" | "postgres";
 

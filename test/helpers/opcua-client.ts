@@ -20,6 +20,8 @@ export interface ClientOptions {
   user?: { userName: string; password: string };
   /** X509 user token. */
   x509?: { certificate: Buffer; privateKeyPem: string };
+  /** The client application's own certificate (e.g. one the GDS issued) instead of a self-signed one. */
+  application?: { applicationUri: string; certificateFile: string; privateKeyFile: string };
 }
 
 const managers = new Map<string, OPCUACertificateManager>();
@@ -50,6 +52,7 @@ export async function withDirectory<T>(gds: TestGds, options: ClientOptions, wor
     endpointMustExist: false,
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     clientCertificateManager: await clientCertificateManager(gds),
+    ...(options.application ?? {}),
   });
   await client.connect(gds.endpointUrl);
   try {

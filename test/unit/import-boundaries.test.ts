@@ -11,7 +11,7 @@ const ALLOWED: Record<string, string[]> = {
   domain: ["domain"],
   services: ["domain", "services"],
   store: ["domain", "store", "services"],
-  ca: ["domain", "ca", "config"],
+  ca: ["domain", "ca", "config", "services"],
   config: ["domain", "config"],
   opcua: ["domain", "services", "opcua"],
   client: ["domain", "client"],

@@ -10,6 +10,7 @@ interface StartOptions {
   port?: string;
   host?: string;
   strictTrust?: boolean;
+  approval?: string;
 }
 
 /** How long a shutdown may take before the process exits anyway. */
@@ -21,8 +22,9 @@ export function registerStart(program: Command): void {
     .option("--port <port>", "TCP port (default 58810)")
     .option("--host <host>", "address to listen on and to put in endpoint URLs (default: all interfaces, this machine's name)")
     .option("--strict-trust", "refuse secure channels from clients whose certificate is not trusted")
+    .option("--approval <mode>", "auto (default): requests of CA admins and self-renewals are issued at once; manual: every request waits for approval")
     .action(async (options: StartOptions) => {
-      const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, strictTrust: options.strictTrust });
+      const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, strictTrust: options.strictTrust, approval: options.approval });
       const gds = await startGds(config);
       const admin = gds.init.admin;
       if (admin?.generated) say(`initial administrator: ${admin.name}  password: ${admin.password}  (shown once)`);

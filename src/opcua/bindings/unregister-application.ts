@@ -1,4 +1,4 @@
-import { DISCOVERY_ADMIN } from "../../domain/authorization";
+import { DISCOVERY_ADMIN_OR_SELF } from "../../domain/authorization";
 import type { DirectoryService } from "../../services/directory-service";
 import { applicationIdArg } from "../arguments";
 import type { MethodBinding } from "../method-binding";
@@ -7,7 +7,8 @@ import type { MethodBinding } from "../method-binding";
 export function unregisterApplication(directory: DirectoryService): MethodBinding {
   return {
     name: "UnregisterApplication",
-    access: DISCOVERY_ADMIN,
+    access: DISCOVERY_ADMIN_OR_SELF,
+    target: (args) => applicationIdArg(args, 0),
     async call(args, ctx) {
       await directory.unregisterApplication(ctx.actor, applicationIdArg(args, 0));
       return [];

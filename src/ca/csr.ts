@@ -1,0 +1,214 @@
+import "reflect-metadata";
+import { createPublicKey, webcrypto } from "node:crypto";
+import { isIP } from "node:net";
+import * as x509 from "@peculiar/x509";
+import type { ParsedCsrFacts } from "../domain/csr-policy";
+import { GdsError, invalidArgument } from "../domain/errors";
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+const subtle = webcrypto.subtle as unknown as SubtleCrypto;
+
+/** A PKCS#10 certificate request as the GDS sees it. */
+export interface ParsedCsr extends ParsedCsrFacts {
+  publicKeySpki: Buffer;
+  /**
+   * The requested public key, extractable, usable as the `publicKey` of
+   * CertificateAuthority.issueApplicationCertificate (RSA: RSASSA-PKCS1-v1_5/SHA-256, usage "verify";
+   * EC: ECDSA on its curve; Ed25519: Ed25519).
+   */
+  publicKey: CryptoKey;
+}
+
+/** Limits for untrusted input: a CSR is a few kilobytes even with RSA-16384 and many names. */
+export const CSR_LIMITS = {
+  maxDerBytes: 32 * 1024,
+  maxSubjectLength: 1024,
+  maxSubjectAttributes: 32,
+  maxNames: 64,
+  maxUriLength: 1024,
+  maxDnsLength: 253,
+} as const;
+
+const PARSE_OPTIONS: x509.ParseOptions = {
+  berOptions: { maxDepth: 32, maxNodes: 4096, maxContentLength: CSR_LIMITS.maxDerBytes },
+};
+
+const OID_SAN = "2.5.29.17";
+
+/** Signature algorithm OIDs that carry no WebCrypto hash name (x509 reports them by OID). */
+const HASH_OF_SIGNATURE_OID: Record<string, string> = {
+  "1.2.840.113549.1.1.2": "MD2",
+  "1.2.840.113549.1.1.3": "MD4",
+  "1.2.840.113549.1.1.4": "MD5",
+  "1.2.840.113549.1.1.5": "SHA-1",
+  "1.3.14.3.2.29": "SHA-1",
+  "1.2.840.10040.4.3": "SHA-1",
+  "1.2.840.10045.4.1": "SHA-1",
+};
+
+const EC_CURVES: Record<string, { webName: string; bits: number }> = {
+  prime256v1: { webName: "P-256", bits: 256 },
+  secp384r1: { webName: "P-384", bits: 384 },
+  secp521r1: { webName: "P-521", bits: 521 },
+};
+
+// C0 and C1 control characters, DEL, and the Unicode line/paragraph separators.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * Parses and checks the framing of a DER PKCS#10 certificate request (OPC 10000-12 §7.9.4
+ * CertificateRequest). Only decodes and verifies the proof of possession: whether the GDS signs it is
+ * decided by checkCertificateRequest (src/domain/csr-policy.ts).
+ *
+ * Every failure — garbage, truncated or trailing bytes, another DER structure, a key WebCrypto cannot
+ * use, a subject or SubjectAltName with control characters or beyond CSR_LIMITS — rejects with
+ * GdsError "InvalidArgument" and a plain message, never another exception type.
+ */
+export async function parseCertificateRequest(der: Buffer): Promise<ParsedCsr> {
+  try {
+    return await parse(der);
+  } catch (e) {
+    if (e instanceof GdsError) throw e;
+    throw invalidArgument("the CertificateRequest is not a valid DER-encoded PKCS#10 certification request");
+  }
+}
+
+async function parse(der: Buffer): Promise<ParsedCsr> {
+  if (!((der as unknown) instanceof Uint8Array)) throw invalidArgument("the CertificateRequest must be a ByteString");
+  if (der.length === 0) throw invalidArgument("the CertificateRequest is empty");
+  if (der.length > CSR_LIMITS.maxDerBytes) throw invalidArgument(`the CertificateRequest is larger than ${CSR_LIMITS.maxDerBytes} bytes`);
+  const bytes = new Uint8Array(der); // a private copy: the caller's buffer may be a slice of a pool
+  if (Buffer.from(bytes.subarray(0, 10)).toString("latin1").startsWith("-----BEGIN")) {
+    throw invalidArgument("the CertificateRequest must be DER, not PEM");
+  }
+  checkOuterFraming(bytes);
+
+  const csr = new x509.Pkcs10CertificateRequest(bytes.buffer, PARSE_OPTIONS);
+
+  const subject = checkSubject(csr);
+
+  const publicKeySpki = Buffer.from(csr.publicKey.rawData);
+  const { keyAlgorithm, keyBits, publicKey } = await importPublicKey(publicKeySpki);
+
+  const signatureHash = hashOfSignature(csr);
+  const signatureValid = await csr.verify().catch(() => false);
+
+  const { uris, dnsNames, ipAddresses } = subjectAltNames(csr);
+
+  return { subject, publicKey, publicKeySpki, keyAlgorithm, keyBits, signatureHash, signatureValid, uris, dnsNames, ipAddresses };
+}
+
+/** The input is exactly one DER SEQUENCE with a definite length: nothing missing, nothing after it. */
+function checkOuterFraming(bytes: Uint8Array): void {
+  if (bytes[0] !== 0x30) throw invalidArgument("the CertificateRequest is not a DER SEQUENCE");
+  if (bytes.length < 2) throw invalidArgument("the CertificateRequest is truncated");
+  let length = bytes[1];
+  let header = 2;
+  if (length === 0x80) throw invalidArgument("the CertificateRequest uses an indefinite length (BER, not DER)");
+  if (length > 0x80) {
+    const count = length & 0x7f;
+    if (count > 4) throw invalidArgument("the CertificateRequest has an impossible length");
+    if (bytes.length < 2 + count) throw invalidArgument("the CertificateRequest is truncated");
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + bytes[2 + i];
+    header = 2 + count;
+  }
+  if (header + length > bytes.length) throw invalidArgument("the CertificateRequest is truncated");
+  if (header + length < bytes.length) throw invalidArgument("the CertificateRequest has trailing bytes after its DER structure");
+}
+
+function checkSubject(csr: x509.Pkcs10CertificateRequest): string {
+  const subject = csr.subject;
+  if (subject.length > CSR_LIMITS.maxSubjectLength) {
+    throw invalidArgument(`the certificate request's subject is longer than ${CSR_LIMITS.maxSubjectLength} characters`);
+  }
+  const rdns = csr.subjectName.toJSON();
+  let attributes = 0;
+  for (const rdn of rdns) {
+    for (const values of Object.values(rdn)) {
+      for (const value of values) {
+        attributes++;
+        if (CONTROL.test(value)) throw invalidArgument("the certificate request's subject contains control characters");
+      }
+    }
+  }
+  if (attributes === 0) throw invalidArgument("the certificate request's subject is empty");
+  if (attributes > CSR_LIMITS.maxSubjectAttributes) {
+    throw invalidArgument(`the certificate request's subject has more than ${CSR_LIMITS.maxSubjectAttributes} attributes`);
+  }
+  // The CA takes the subject as text: it must read back to the same names.
+  let reparsed: unknown;
+  try {
+    reparsed = new x509.Name(subject).toJSON();
+  } catch {
+    reparsed = null;
+  }
+  if (JSON.stringify(reparsed) !== JSON.stringify(rdns)) {
+    throw invalidArgument("the certificate request's subject cannot be represented as a distinguished name string");
+  }
+  return subject;
+}
+
+async function importPublicKey(spki: Buffer): Promise<{ keyAlgorithm: string; keyBits: number; publicKey: CryptoKey }> {
+  let key;
+  try {
+    key = createPublicKey({ key: spki, format: "der", type: "spki" });
+  } catch {
+    throw invalidArgument("the certificate request's public key cannot be decoded");
+  }
+  const type = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails ?? {};
+  const view = new Uint8Array(spki);
+  if (type === "rsa") {
+    const publicKey = await subtle.importKey("spki", view, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["verify"]);
+    return { keyAlgorithm: "RSA", keyBits: details.modulusLength ?? 0, publicKey };
+  }
+  if (type === "ec") {
+    const curve = EC_CURVES[details.namedCurve ?? ""];
+    if (!curve) throw invalidArgument(`the certificate request's EC curve ${details.namedCurve ?? "(unnamed)"} is not supported`);
+    const publicKey = await subtle.importKey("spki", view, { name: "ECDSA", namedCurve: curve.webName }, true, ["verify"]);
+    return { keyAlgorithm: "EC", keyBits: curve.bits, publicKey };
+  }
+  if (type === "ed25519") {
+    const publicKey = await subtle.importKey("spki", view, { name: "Ed25519" }, true, ["verify"]);
+    return { keyAlgorithm: "Ed25519", keyBits: 256, publicKey };
+  }
+  throw invalidArgument(`the certificate request's ${type ?? "unknown"} key type is not supported`);
+}
+
+function hashOfSignature(csr: x509.Pkcs10CertificateRequest): string {
+  const algorithm = csr.signatureAlgorithm as Algorithm & { hash?: { name?: string } | string };
+  const hash = typeof algorithm.hash === "string" ? algorithm.hash : algorithm.hash?.name;
+  if (hash) return hash.toUpperCase();
+  return HASH_OF_SIGNATURE_OID[algorithm.name] ?? algorithm.name;
+}
+
+function subjectAltNames(csr: x509.Pkcs10CertificateRequest): { uris: string[]; dnsNames: string[]; ipAddresses: string[] } {
+  const uris: string[] = [];
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  const extensions = csr.getExtensions(OID_SAN);
+  if (extensions.length > 1) throw invalidArgument("the certificate request has more than one SubjectAltName extension");
+  if (extensions.length === 0) return { uris, dnsNames, ipAddresses };
+  const san = new x509.SubjectAlternativeNameExtension(extensions[0].rawData, PARSE_OPTIONS);
+  const names = san.names.toJSON();
+  if (names.length > CSR_LIMITS.maxNames) throw invalidArgument(`the certificate request's SubjectAltName has more than ${CSR_LIMITS.maxNames} names`);
+  for (const { type, value } of names) {
+    if (type !== "url" && type !== "dns" && type !== "ip") continue; // e-mail, DN, UPN, ...: not used by OPC UA
+    if (CONTROL.test(value) || /\s/.test(value) || value.length === 0) {
+      throw invalidArgument(`the certificate request's SubjectAltName holds an empty ${type} name or one with whitespace or control characters`);
+    }
+    if (type === "url") {
+      if (value.length > CSR_LIMITS.maxUriLength) throw invalidArgument(`a URI in the certificate request is longer than ${CSR_LIMITS.maxUriLength} characters`);
+      uris.push(value);
+    } else if (type === "dns") {
+      if (value.length > CSR_LIMITS.maxDnsLength) throw invalidArgument(`a DNS name in the certificate request is longer than ${CSR_LIMITS.maxDnsLength} characters`);
+      dnsNames.push(value);
+    } else {
+      if (isIP(value) === 0) throw invalidArgument("the certificate request's SubjectAltName holds an IP address that is neither IPv4 nor IPv6");
+      ipAddresses.push(value);
+    }
+  }
+  return { uris, dnsNames, ipAddresses };
+}

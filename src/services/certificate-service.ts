@@ -1,0 +1,500 @@
+import { randomUUID } from "node:crypto";
+import { isIP } from "node:net";
+import type { ApplicationRecord } from "../domain/application";
+import { formatApplicationId } from "../domain/application-id";
+import {
+  CERTIFICATE_GROUPS,
+  DEFAULT_APPLICATION_GROUP,
+  groupByName,
+  groupByNodeNumericId,
+  typeOfGroup,
+  type CertificateGroupSpec,
+  type CertificateTypeSpec,
+} from "../domain/certificate-groups";
+import { finishDecision, type CertificateRequestRecord, type RequestState } from "../domain/certificate-request";
+import type { Clock } from "../domain/clock";
+import { DEFAULT_CSR_POLICY, checkCertificateRequest, hostsOfDiscoveryUrls, type CsrPolicy } from "../domain/csr-policy";
+import { GdsError, invalidArgument } from "../domain/errors";
+import { renewalTimeMs } from "../domain/renewal";
+import { normalizeSubjectName } from "../domain/subject-name";
+import type {
+  ApplicationStore,
+  CertificateAuthorityPort,
+  CertificateStore,
+  CrlSigner,
+  CrlState,
+  IssuedCertificateRow,
+  SecretSealer,
+  StoredRequest,
+} from "./ports";
+
+/** Per-group issuance policy. */
+export interface GroupPolicy {
+  /** `auto`: requests from trusted requesters are issued at once; `manual`: every request waits. */
+  approval: "auto" | "manual";
+  lifetimeDays: number;
+}
+
+/** The policy of the certificate service; defaults in DEFAULT_CERTIFICATE_POLICY. */
+export interface CertificatePolicy {
+  groups: Record<string, GroupPolicy>;
+  backdateSeconds: number;
+  newKeyPairBits: number;
+  csr: CsrPolicy;
+  crlLifetimeMs: number;
+  /** A CRL is re-signed once less than this is left before its nextUpdate. */
+  crlRefreshBeforeMs: number;
+  renewalFraction: number;
+}
+
+const DAY_MS = 86400_000;
+
+export const DEFAULT_CERTIFICATE_POLICY: CertificatePolicy = {
+  groups: Object.fromEntries(CERTIFICATE_GROUPS.map((g) => [g.name, { approval: "auto", lifetimeDays: 365 }])),
+  backdateSeconds: 3600,
+  newKeyPairBits: 2048,
+  csr: DEFAULT_CSR_POLICY,
+  crlLifetimeMs: 30 * DAY_MS,
+  crlRefreshBeforeMs: 15 * DAY_MS,
+  renewalFraction: 2 / 3,
+};
+
+/** Who asks for a certificate, as the OPC UA layer established it. */
+export interface Requester {
+  actor: string;
+  /** Thumbprint of the client certificate of the session, if any. */
+  thumbprint: string | null;
+  /** A CertificateAuthorityAdmin, or an application renewing its own certificate: issued at once under `auto`. */
+  trusted: boolean;
+}
+
+/** What FinishRequest delivers. */
+export interface FinishedRequest {
+  certificate: Buffer;
+  privateKey: Buffer | null;
+  issuerCertificates: Buffer[];
+}
+
+/** The content of a group's trust list (DER). */
+export interface TrustListContent {
+  trustedCertificates: Buffer[];
+  trustedCrls: Buffer[];
+  issuerCertificates: Buffer[];
+  issuerCrls: Buffer[];
+}
+
+/** Revocation status of a certificate as CheckRevocationStatus reports it. */
+export interface RevocationStatus {
+  status: "Good" | "Revoked" | "Untrusted" | "TimeInvalid";
+  /** Until when the answer holds (the CRL's nextUpdate). */
+  validUntilMs: number;
+}
+
+const PRIVATE_KEY_FORMATS = ["PFX", "PEM"] as const;
+
+/** A listener told when a CA's CRL changed (the server's own trust store follows it). */
+export type CrlListener = (group: string, type: string, crl: CrlState) => void | Promise<void>;
+
+/**
+ * Pull certificate management of OPC 10000-12 §7.9: requests, approval, issuance, delivery,
+ * revocation and CRLs, for every certificate group. Access control happens before these calls.
+ */
+export class CertificateService {
+  private readonly crlListeners: CrlListener[] = [];
+
+  constructor(
+    private readonly applications: ApplicationStore,
+    private readonly store: CertificateStore,
+    private readonly authorities: CertificateAuthorityPort,
+    private readonly secrets: SecretSealer,
+    private readonly clock: Clock,
+    private readonly policy: CertificatePolicy = DEFAULT_CERTIFICATE_POLICY,
+  ) {}
+
+  /** Registers a listener for CRL changes. */
+  onCrlChanged(listener: CrlListener): void {
+    this.crlListeners.push(listener);
+  }
+
+  private async application(applicationId: string): Promise<ApplicationRecord> {
+    const app = await this.applications.get(applicationId);
+    if (!app) throw new GdsError("NotFound", `no application with id ${formatApplicationId(applicationId)}`);
+    return app;
+  }
+
+  private groupPolicy(group: CertificateGroupSpec): GroupPolicy {
+    return this.policy.groups[group.name] ?? { approval: "manual", lifetimeDays: 365 };
+  }
+
+  /** StartSigningRequest: checks the CSR and records the request; issues at once when policy allows. */
+  async startSigningRequest(requester: Requester, applicationId: string, groupId: number | null, typeId: number | null, csrDer: Buffer): Promise<string> {
+    const app = await this.application(applicationId);
+    const group = groupByNodeNumericId(groupId);
+    const type = typeOfGroup(group, typeId);
+    if (!Buffer.isBuffer(csrDer) || csrDer.length === 0) throw invalidArgument("CertificateRequest is empty");
+    if (csrDer.length > 64 * 1024) throw invalidArgument("CertificateRequest is larger than 64 KiB");
+    const csr = await this.authorities.parseCsr(csrDer);
+    const names = checkCertificateRequest(csr, app, this.policy.csr);
+    const request: StoredRequest = {
+      ...this.newRequest(requester, applicationId, group, type, "SigningRequest"),
+      subjectName: csr.subject || null,
+      domainNames: [...names.dnsNames, ...names.ipAddresses],
+      csrDer,
+      privateKeyFormat: null,
+      sealedPrivateKey: null,
+      sealedKeyPassword: null,
+    };
+    await this.store.insertRequest(request, this.requestAudit(requester, "StartSigningRequest", app, request));
+    await this.autoApprove(requester, group, request);
+    return request.requestId;
+  }
+
+  /** StartNewKeyPairRequest: the GDS generates the key pair; the key waits, sealed, for FinishRequest. */
+  async startNewKeyPairRequest(
+    requester: Requester,
+    applicationId: string,
+    groupId: number | null,
+    typeId: number | null,
+    subjectName: string,
+    domainNames: string[],
+    privateKeyFormat: string,
+    privateKeyPassword: string,
+  ): Promise<string> {
+    const app = await this.application(applicationId);
+    const group = groupByNodeNumericId(groupId);
+    const type = typeOfGroup(group, typeId);
+    const format = PRIVATE_KEY_FORMATS.find((f) => f === (privateKeyFormat || "PFX").toUpperCase());
+    if (!format) throw invalidArgument(`PrivateKeyFormat "${privateKeyFormat.slice(0, 16)}" is not PFX or PEM`);
+    if (privateKeyPassword.length > 1024) throw invalidArgument("PrivateKeyPassword is longer than 1024 characters");
+    const subject = normalizeSubjectName(subjectName || `CN=${app.applicationNames[0]?.text ?? "application"}`);
+    const defaults = hostsOfDiscoveryUrls(app.discoveryUrls);
+    const names = domainNames.length ? domainNames : [...defaults.dnsNames, ...defaults.ipAddresses];
+    if (names.length > 32 || names.some((n) => typeof n !== "string" || n.length === 0 || n.length > 255 || /[\s\u0000-\u001f]/.test(n))) {
+      throw invalidArgument("DomainNames must be at most 32 host names or IP addresses");
+    }
+    const keys = await this.authorities.generateKeyPair(this.policy.newKeyPairBits);
+    const request: StoredRequest = {
+      ...this.newRequest(requester, applicationId, group, type, "NewKeyPair"),
+      subjectName: subject,
+      domainNames: names,
+      csrDer: null,
+      privateKeyFormat: format,
+      sealedPrivateKey: this.secrets.seal(keys.privateKeyPkcs8),
+      sealedKeyPassword: privateKeyPassword ? this.secrets.seal(privateKeyPassword) : null,
+    };
+    await this.store.insertRequest(request, this.requestAudit(requester, "StartNewKeyPairRequest", app, request));
+    await this.autoApprove(requester, group, request);
+    return request.requestId;
+  }
+
+  private newRequest(requester: Requester, applicationId: string, group: CertificateGroupSpec, type: CertificateTypeSpec, kind: StoredRequest["kind"]) {
+    return {
+      requestId: randomUUID(),
+      applicationId,
+      groupName: group.name,
+      certificateTypeName: type.name,
+      kind,
+      state: "New" as RequestState,
+      requestedBy: requester.actor,
+      requesterThumbprint: requester.thumbprint,
+      createdAtMs: this.clock.nowMs(),
+      decidedBy: null,
+      decidedAtMs: null,
+      rejectReason: null,
+      serialHex: null,
+    };
+  }
+
+  private requestAudit(requester: Requester, action: string, app: ApplicationRecord, request: StoredRequest) {
+    return {
+      actor: requester.actor,
+      action,
+      subject: `${formatApplicationId(app.applicationId)} ${app.applicationUri}`,
+      outcome: "Good",
+      details: `request=${request.requestId} group=${request.groupName} type=${request.certificateTypeName}`,
+    };
+  }
+
+  private async autoApprove(requester: Requester, group: CertificateGroupSpec, request: StoredRequest): Promise<void> {
+    if (requester.trusted && this.groupPolicy(group).approval === "auto") await this.issue(request.requestId, `auto (${requester.actor})`);
+  }
+
+  /** Approves a New request and issues its certificate. */
+  async approveRequest(actor: string, requestId: string): Promise<IssuedCertificateRow> {
+    return this.issue(requestId, actor);
+  }
+
+  /**
+   * Issues the certificate of a New request. Everything that reads is done before the transaction
+   * (a transaction that waited for a second pooled connection could starve the pool); inside it
+   * only the state check, the signature and the writes remain.
+   */
+  private async issue(requestId: string, decidedBy: string): Promise<IssuedCertificateRow> {
+    const request = await this.store.getRequest(requestId);
+    if (!request) throw new GdsError("NotFound", `no certificate request ${requestId}`);
+    const app = await this.application(request.applicationId);
+    const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
+    const lifetimeDays = this.groupPolicy(groupByName(request.groupName)).lifetimeDays;
+    let publicKey: CryptoKey;
+    let subject: string;
+    let dnsNames: string[];
+    let ipAddresses: string[];
+    if (request.kind === "SigningRequest") {
+      const csr = await this.authorities.parseCsr(request.csrDer!);
+      // Checked again: the application record may have changed while the request waited.
+      ({ dnsNames, ipAddresses } = checkCertificateRequest(csr, app, this.policy.csr));
+      publicKey = csr.publicKey;
+      subject = csr.subject || `CN=${app.applicationNames[0]?.text ?? "application"}`;
+    } else {
+      publicKey = await this.publicKeyOfSealed(request);
+      subject = request.subjectName!;
+      ipAddresses = request.domainNames.filter((n) => isIP(n) !== 0);
+      dnsNames = request.domainNames.filter((n) => isIP(n) === 0);
+    }
+    return this.store.approveAndIssue(
+      requestId,
+      decidedBy,
+      this.clock.nowMs(),
+      async () => {
+        const issued = await signer.issue(publicKey, { subject, applicationUri: app.applicationUri, dnsNames, ipAddresses, lifetimeDays, backdateSeconds: this.policy.backdateSeconds });
+        return {
+          serialHex: issued.serialHex,
+          thumbprint: this.authorities.thumbprint(issued.der),
+          applicationId: app.applicationId,
+          applicationUri: app.applicationUri,
+          groupName: request.groupName,
+          certificateTypeName: request.certificateTypeName,
+          issuerSerialHex: signer.caSerialHex,
+          requestId,
+          notBeforeMs: issued.notBeforeMs,
+          notAfterMs: issued.notAfterMs,
+          renewalAtMs: renewalTimeMs(issued.notBeforeMs, issued.notAfterMs, this.policy.renewalFraction),
+          revokedAtMs: null,
+          revocationReason: null,
+          der: issued.der,
+        };
+      },
+      { actor: decidedBy, action: "CertificateIssued", subject: `${formatApplicationId(app.applicationId)} ${app.applicationUri}`, outcome: "Good", details: `request=${requestId}` },
+    );
+  }
+
+  private async publicKeyOfSealed(request: StoredRequest): Promise<CryptoKey> {
+    if (!request.sealedPrivateKey) throw new GdsError("Conflict", `request ${request.requestId} has no key material left`);
+    return this.authorities.publicKeyOf(this.secrets.open(request.sealedPrivateKey));
+  }
+
+  /** Rejects a New request. */
+  async rejectRequest(actor: string, requestId: string, reason: string | null): Promise<void> {
+    await this.store.reject(requestId, actor, reason, this.clock.nowMs(), { actor, action: "RejectRequest", subject: requestId, outcome: "Good", details: reason ?? undefined });
+  }
+
+  /** Requests, optionally only those in one state or of one application. */
+  async listRequests(filter: { state?: RequestState; applicationId?: string } = {}): Promise<CertificateRequestRecord[]> {
+    return this.store.listRequests(filter);
+  }
+
+  async getRequest(requestId: string): Promise<CertificateRequestRecord> {
+    const r = await this.store.getRequest(requestId);
+    if (!r) throw new GdsError("NotFound", `no certificate request ${requestId}`);
+    return r;
+  }
+
+  /**
+   * FinishRequest: the certificate, the private key (new key pairs only) and the issuer chain of an
+   * approved request; the request is Accepted afterwards and its key material wiped.
+   */
+  async finishRequest(requester: Requester, applicationId: string, requestId: string): Promise<FinishedRequest> {
+    await this.application(applicationId);
+    const request = await this.store.getRequest(requestId);
+    if (!request) throw invalidArgument(`unknown RequestId ${requestId}`);
+    finishDecision(request, applicationId);
+    const row = await this.store.certificate(request.serialHex!);
+    if (!row) throw new GdsError("Conflict", `request ${requestId} is approved but its certificate is missing`);
+    const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
+    const chain = [signer.caCertificateDer];
+    let privateKey: Buffer | null = null;
+    if (request.kind === "NewKeyPair") {
+      if (!request.sealedPrivateKey) throw new GdsError("Conflict", `request ${requestId} has no key material left`);
+      const password = request.sealedKeyPassword ? this.secrets.open(request.sealedKeyPassword).toString("utf8") : null;
+      privateKey = await this.authorities.packagePrivateKey(request.privateKeyFormat ?? "PFX", this.secrets.open(request.sealedPrivateKey), row.der, chain, password);
+    }
+    await this.store.markAccepted(requestId, {
+      actor: requester.actor,
+      action: "CertificateDelivered",
+      subject: `${formatApplicationId(applicationId)} ${row.applicationUri}`,
+      outcome: "Good",
+      details: `request=${requestId} serial=${row.serialHex}`,
+    });
+    return { certificate: row.der, privateKey, issuerCertificates: chain };
+  }
+
+  /** GetCertificateGroups: the groups an application can get certificates from. */
+  async getCertificateGroups(applicationId: string): Promise<CertificateGroupSpec[]> {
+    const app = await this.application(applicationId);
+    const https = app.discoveryUrls.some((u) => /^(https|opc\.https):/i.test(u));
+    return CERTIFICATE_GROUPS.filter((g) => g === DEFAULT_APPLICATION_GROUP || (https && g.name === "DefaultHttpsGroup"));
+  }
+
+  /** GetTrustList: the group whose trust list the application may read. */
+  async getTrustListGroup(applicationId: string, groupId: number | null): Promise<CertificateGroupSpec> {
+    await this.application(applicationId);
+    return groupByNodeNumericId(groupId);
+  }
+
+  private currentCertificates(rows: IssuedCertificateRow[], now: number): IssuedCertificateRow[] {
+    const latest = new Map<string, IssuedCertificateRow>();
+    for (const r of rows) {
+      if (r.revokedAtMs !== null || r.notAfterMs <= now) continue;
+      const key = `${r.groupName}/${r.certificateTypeName}`;
+      const prev = latest.get(key);
+      if (!prev || r.notBeforeMs >= prev.notBeforeMs) latest.set(key, r);
+    }
+    return [...latest.values()];
+  }
+
+  /**
+   * GetCertificateStatus: true when the application should get a new certificate: it has none that
+   * is valid and unrevoked, its renewal time has come, or the CA that signed it is not the current one.
+   */
+  async getCertificateStatus(applicationId: string, groupId: number | null, typeId: number | null): Promise<boolean> {
+    await this.application(applicationId);
+    const group = groupByNodeNumericId(groupId);
+    const type = typeOfGroup(group, typeId);
+    const now = this.clock.nowMs();
+    const current = this.currentCertificates(await this.store.certificatesOf(applicationId), now).find((r) => r.groupName === group.name && r.certificateTypeName === type.name);
+    if (!current) return true;
+    if (current.renewalAtMs <= now) return true;
+    return current.issuerSerialHex !== this.authorities.signer(group.name, type.name).caSerialHex;
+  }
+
+  /** GetCertificates: the application's current certificate per type, in one group or all. */
+  async getCertificates(applicationId: string, groupId: number | null): Promise<Array<{ type: CertificateTypeSpec; certificate: Buffer }>> {
+    await this.application(applicationId);
+    const groups = groupId === null ? CERTIFICATE_GROUPS : [groupByNodeNumericId(groupId)];
+    const current = this.currentCertificates(await this.store.certificatesOf(applicationId), this.clock.nowMs());
+    return current
+      .filter((r) => groups.some((g) => g.name === r.groupName))
+      .map((r) => ({ type: typeOfGroup(groupByName(r.groupName), null), certificate: r.der }));
+  }
+
+  private crlSigner(group: string, type: string): CrlSigner {
+    return async (revoked, crlNumber) => {
+      const now = this.clock.nowMs();
+      const next = now + this.policy.crlLifetimeMs;
+      const der = await this.authorities.signer(group, type).signCrl(
+        revoked.map((r) => ({ serialHex: r.serialHex, revokedAtMs: r.revokedAtMs! })),
+        crlNumber,
+        now,
+        next,
+      );
+      return { crlNumber, crlDer: der, thisUpdateMs: now, nextUpdateMs: next };
+    };
+  }
+
+  private async publishCrls(rows: Array<{ groupName: string; certificateTypeName: string }>): Promise<void> {
+    const seen = new Set<string>();
+    for (const r of rows) {
+      const key = `${r.groupName}/${r.certificateTypeName}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const crl = await this.store.crlState(r.groupName, r.certificateTypeName);
+      if (crl) for (const l of this.crlListeners) await l(r.groupName, r.certificateTypeName, crl);
+    }
+  }
+
+  /** RevokeCertificate: revokes a certificate issued to this application; a new CRL is signed at once. */
+  async revokeCertificate(actor: string, applicationId: string, certificateDer: Buffer, reason = "RevokeCertificate"): Promise<IssuedCertificateRow> {
+    await this.application(applicationId);
+    const row = await this.store.certificateByThumbprint(this.authorities.thumbprint(certificateDer));
+    if (!row || row.applicationId !== applicationId) throw new GdsError("NotFound", "the certificate was not issued to this application by this GDS");
+    if (row.revokedAtMs !== null) return row;
+    const [revoked] = await this.revokeSerials(actor, [row.serialHex], reason);
+    return revoked;
+  }
+
+  /** Revokes certificates by serial (CLI) and publishes the new CRLs. */
+  async revokeSerials(actor: string, serials: string[], reason: string): Promise<IssuedCertificateRow[]> {
+    const revoked = await this.store.revoke(serials, reason, this.clock.nowMs(), (g, t) => this.crlSigner(g, t), {
+      actor,
+      action: "CertificateRevoked",
+      subject: serials.join(",").slice(0, 1000),
+      outcome: "Good",
+      details: reason,
+    });
+    await this.publishCrls(revoked);
+    return revoked;
+  }
+
+  /** Revokes every unrevoked certificate of an application (unregistration, `cert revoke --app`). */
+  async revokeApplication(actor: string, applicationId: string, reason: string): Promise<IssuedCertificateRow[]> {
+    const rows = (await this.store.certificatesOf(applicationId)).filter((r) => r.revokedAtMs === null);
+    if (rows.length === 0) return [];
+    return this.revokeSerials(actor, rows.map((r) => r.serialHex), reason);
+  }
+
+  /** CheckRevocationStatus: whether a certificate issued by this GDS may be trusted now. */
+  async checkRevocationStatus(certificateDer: Buffer): Promise<RevocationStatus> {
+    const now = this.clock.nowMs();
+    const row = await this.store.certificateByThumbprint(this.authorities.thumbprint(certificateDer));
+    if (!row) return { status: "Untrusted", validUntilMs: now };
+    const crl = await this.store.crlState(row.groupName, row.certificateTypeName);
+    const validUntilMs = crl?.nextUpdateMs ?? now;
+    if (row.revokedAtMs !== null) return { status: "Revoked", validUntilMs };
+    if (now < row.notBeforeMs || now > row.notAfterMs) return { status: "TimeInvalid", validUntilMs };
+    return { status: "Good", validUntilMs: Math.min(validUntilMs, row.notAfterMs) };
+  }
+
+  /** The application whose unrevoked, unexpired GDS-issued certificate has this thumbprint (ApplicationSelfAdmin). */
+  async applicationOfCertificate(thumbprint: string): Promise<string | null> {
+    const row = await this.store.certificateByThumbprint(thumbprint);
+    const now = this.clock.nowMs();
+    if (!row || row.revokedAtMs !== null || now > row.notAfterMs || now < row.notBeforeMs) return null;
+    return row.applicationId;
+  }
+
+  /** The trust list of a group: its CA certificates (trusted) with their current CRLs. */
+  async trustListContent(group: CertificateGroupSpec): Promise<TrustListContent> {
+    const trustedCertificates: Buffer[] = [];
+    const trustedCrls: Buffer[] = [];
+    for (const type of group.certificateTypes) {
+      trustedCertificates.push(this.authorities.signer(group.name, type.name).caCertificateDer);
+      const crl = await this.store.crlState(group.name, type.name);
+      if (crl) trustedCrls.push(crl.crlDer);
+    }
+    return { trustedCertificates, trustedCrls, issuerCertificates: [], issuerCrls: [] };
+  }
+
+  /**
+   * Signs a CRL for every CA that has none, or whose CRL gets close to its nextUpdate, even when
+   * nothing was revoked, so that relying parties never hold an expired CRL. Returns how many.
+   */
+  async refreshCrls(actor = "scheduler"): Promise<number> {
+    let count = 0;
+    const now = this.clock.nowMs();
+    for (const group of CERTIFICATE_GROUPS) {
+      for (const type of group.certificateTypes) {
+        const crl = await this.store.crlState(group.name, type.name);
+        if (crl && crl.nextUpdateMs - now > this.policy.crlRefreshBeforeMs) continue;
+        await this.store.resignCrl(group.name, type.name, now, this.crlSigner(group.name, type.name), {
+          actor,
+          action: "CrlSigned",
+          subject: `${group.name}/${type.name}`,
+          outcome: "Good",
+        });
+        count++;
+        await this.publishCrls([{ groupName: group.name, certificateTypeName: type.name }]);
+      }
+    }
+    return count;
+  }
+
+  /** Tells the CRL listeners every current CRL (start-up: the files follow the database). */
+  async publishAllCrls(): Promise<void> {
+    await this.publishCrls(CERTIFICATE_GROUPS.flatMap((g) => g.certificateTypes.map((t) => ({ groupName: g.name, certificateTypeName: t.name }))));
+  }
+
+  /** The current CRL of a group's default CA. */
+  async currentCrl(group: CertificateGroupSpec = DEFAULT_APPLICATION_GROUP): Promise<CrlState | null> {
+    return this.store.crlState(group.name, group.certificateTypes[0].name);
+  }
+}

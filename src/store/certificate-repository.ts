@@ -1,0 +1,190 @@
+import { In, IsNull, MoreThan, type EntityManager } from "typeorm";
+import type { CertificateRequestRecord, RequestKind, RequestState } from "../domain/certificate-request";
+import { checkDecidable } from "../domain/certificate-request";
+import type { Clock } from "../domain/clock";
+import { GdsError } from "../domain/errors";
+import type { AuditEntry, CertificateStore, CrlSigner, CrlState, IssuedCertificateRow, StoredRequest } from "../services/ports";
+import { writeAudit } from "./audit-writer";
+import type { Database } from "./database";
+import { CaStateEntity } from "./entities/ca-state-entity";
+import { CertificateRequestEntity } from "./entities/certificate-request-entity";
+import { IssuedCertificateEntity } from "./entities/issued-certificate-entity";
+
+function toRequest(e: CertificateRequestEntity): StoredRequest {
+  return {
+    requestId: e.id,
+    applicationId: e.applicationId,
+    groupName: e.groupName,
+    certificateTypeName: e.certificateTypeName,
+    kind: e.kind as RequestKind,
+    state: e.state as RequestState,
+    requestedBy: e.requestedBy,
+    requesterThumbprint: e.requesterThumbprint,
+    createdAtMs: e.createdAtMs,
+    decidedBy: e.decidedBy,
+    decidedAtMs: e.decidedAtMs,
+    rejectReason: e.rejectReason,
+    serialHex: e.serialHex,
+    subjectName: e.subjectName,
+    domainNames: e.domainNames,
+    privateKeyFormat: e.privateKeyFormat as "PFX" | "PEM" | null,
+    csrDer: e.csr ? Buffer.from(e.csr, "base64") : null,
+    sealedPrivateKey: e.sealedPrivateKey,
+    sealedKeyPassword: e.sealedKeyPassword,
+  };
+}
+
+function publicRequest(r: StoredRequest): CertificateRequestRecord {
+  const { csrDer: _csr, sealedPrivateKey: _key, sealedKeyPassword: _password, ...rest } = r;
+  return rest;
+}
+
+function toRow(e: IssuedCertificateEntity): IssuedCertificateRow {
+  return { ...e, der: Buffer.from(e.der, "base64") };
+}
+
+function toCrlState(e: CaStateEntity): CrlState {
+  return { crlNumber: e.crlNumber, crlDer: Buffer.from(e.crl, "base64"), thisUpdateMs: e.crlThisUpdateMs, nextUpdateMs: e.crlNextUpdateMs };
+}
+
+/** CertificateStore on TypeORM. */
+export class CertificateRepository implements CertificateStore {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  private lockFor() {
+    return this.db.kind === "postgres" ? { mode: "pessimistic_write" as const } : undefined;
+  }
+
+  async insertRequest(r: StoredRequest, audit: AuditEntry): Promise<void> {
+    await this.db.transaction(async (m) => {
+      await m.insert(CertificateRequestEntity, {
+        id: r.requestId,
+        applicationId: r.applicationId,
+        groupName: r.groupName,
+        certificateTypeName: r.certificateTypeName,
+        kind: r.kind,
+        state: r.state,
+        requestedBy: r.requestedBy.slice(0, 256),
+        requesterThumbprint: r.requesterThumbprint,
+        csr: r.csrDer ? r.csrDer.toString("base64") : null,
+        subjectName: r.subjectName,
+        domainNames: r.domainNames,
+        privateKeyFormat: r.privateKeyFormat,
+        sealedPrivateKey: r.sealedPrivateKey,
+        sealedKeyPassword: r.sealedKeyPassword,
+        serialHex: null,
+        createdAtMs: r.createdAtMs,
+        decidedBy: null,
+        decidedAtMs: null,
+        rejectReason: null,
+      });
+      await writeAudit(m, audit, this.clock.nowMs());
+    });
+  }
+
+  async getRequest(requestId: string): Promise<StoredRequest | null> {
+    const e = await this.db.dataSource.manager.findOne(CertificateRequestEntity, { where: { id: requestId } });
+    return e ? toRequest(e) : null;
+  }
+
+  async listRequests(filter: { state?: RequestState; applicationId?: string }): Promise<CertificateRequestRecord[]> {
+    const rows = await this.db.dataSource.manager.find(CertificateRequestEntity, {
+      where: { ...(filter.state ? { state: filter.state } : {}), ...(filter.applicationId ? { applicationId: filter.applicationId } : {}) },
+      order: { createdAtMs: "ASC" },
+    });
+    return rows.map((e) => publicRequest(toRequest(e)));
+  }
+
+  private async lockedRequest(m: EntityManager, requestId: string): Promise<CertificateRequestEntity> {
+    const e = await m.findOne(CertificateRequestEntity, { where: { id: requestId }, lock: this.lockFor() });
+    if (!e) throw new GdsError("NotFound", `no certificate request ${requestId}`);
+    return e;
+  }
+
+  async approveAndIssue(requestId: string, decidedBy: string, nowMs: number, issue: (request: StoredRequest) => Promise<IssuedCertificateRow>, audit: AuditEntry): Promise<IssuedCertificateRow> {
+    return this.db.transaction(async (m) => {
+      const e = await this.lockedRequest(m, requestId);
+      checkDecidable(toRequest(e));
+      const row = await issue(toRequest(e));
+      await m.insert(IssuedCertificateEntity, { ...row, der: row.der.toString("base64") });
+      await m.update(CertificateRequestEntity, { id: requestId }, { state: "Approved", decidedBy: decidedBy.slice(0, 256), decidedAtMs: nowMs, serialHex: row.serialHex });
+      await writeAudit(m, { ...audit, details: `${audit.details ?? ""} serial=${row.serialHex} thumbprint=${row.thumbprint}`.trim() }, this.clock.nowMs());
+      return row;
+    });
+  }
+
+  async reject(requestId: string, decidedBy: string, reason: string | null, nowMs: number, audit: AuditEntry): Promise<void> {
+    await this.db.transaction(async (m) => {
+      const e = await this.lockedRequest(m, requestId);
+      checkDecidable(toRequest(e));
+      await m.update(CertificateRequestEntity, { id: requestId }, { state: "Rejected", decidedBy: decidedBy.slice(0, 256), decidedAtMs: nowMs, rejectReason: reason?.slice(0, 512) ?? null, sealedPrivateKey: null, sealedKeyPassword: null });
+      await writeAudit(m, audit, this.clock.nowMs());
+    });
+  }
+
+  async markAccepted(requestId: string, audit: AuditEntry): Promise<void> {
+    await this.db.transaction(async (m) => {
+      const e = await this.lockedRequest(m, requestId);
+      if (e.state !== "Approved") throw new GdsError("InvalidArgument", `request ${requestId} is ${e.state}, not Approved`);
+      await m.update(CertificateRequestEntity, { id: requestId }, { state: "Accepted", sealedPrivateKey: null, sealedKeyPassword: null });
+      await writeAudit(m, audit, this.clock.nowMs());
+    });
+  }
+
+  async certificate(serialHex: string): Promise<IssuedCertificateRow | null> {
+    const e = await this.db.dataSource.manager.findOne(IssuedCertificateEntity, { where: { serialHex: serialHex.toLowerCase() } });
+    return e ? toRow(e) : null;
+  }
+
+  async certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null> {
+    const e = await this.db.dataSource.manager.findOne(IssuedCertificateEntity, { where: { thumbprint: thumbprint.toLowerCase() } });
+    return e ? toRow(e) : null;
+  }
+
+  async certificatesOf(applicationId: string): Promise<IssuedCertificateRow[]> {
+    const rows = await this.db.dataSource.manager.find(IssuedCertificateEntity, { where: { applicationId }, order: { notBeforeMs: "ASC" } });
+    return rows.map(toRow);
+  }
+
+  private async nextCrl(m: EntityManager, group: string, type: string, nowMs: number, signCrl: CrlSigner): Promise<CrlState> {
+    const state = await m.findOne(CaStateEntity, { where: { groupName: group, certificateTypeName: type }, lock: this.lockFor() });
+    const revoked = await m.find(IssuedCertificateEntity, {
+      // An expired certificate may leave the CRL (RFC 5280 §3.3): it cannot be used any more.
+      where: { groupName: group, certificateTypeName: type, revokedAtMs: MoreThan(0), notAfterMs: MoreThan(nowMs) },
+      order: { revokedAtMs: "ASC" },
+    });
+    const next = await signCrl(revoked.map(toRow), (state?.crlNumber ?? 0) + 1);
+    const columns = { crlNumber: next.crlNumber, crl: next.crlDer.toString("base64"), crlThisUpdateMs: next.thisUpdateMs, crlNextUpdateMs: next.nextUpdateMs };
+    if (state) await m.update(CaStateEntity, { groupName: group, certificateTypeName: type }, columns);
+    else await m.insert(CaStateEntity, { groupName: group, certificateTypeName: type, ...columns });
+    return next;
+  }
+
+  async revoke(serials: string[], reason: string, nowMs: number, signCrl: (group: string, type: string) => CrlSigner, audit: AuditEntry): Promise<IssuedCertificateRow[]> {
+    return this.db.transaction(async (m) => {
+      const rows = await m.find(IssuedCertificateEntity, { where: { serialHex: In(serials.map((s) => s.toLowerCase())), revokedAtMs: IsNull() } });
+      if (rows.length === 0) return [];
+      await m.update(IssuedCertificateEntity, { serialHex: In(rows.map((r) => r.serialHex)) }, { revokedAtMs: nowMs, revocationReason: reason.slice(0, 256) });
+      const cas = new Map(rows.map((r) => [`${r.groupName}\u0000${r.certificateTypeName}`, r]));
+      for (const r of cas.values()) await this.nextCrl(m, r.groupName, r.certificateTypeName, nowMs, signCrl(r.groupName, r.certificateTypeName));
+      await writeAudit(m, { ...audit, details: `serials=${rows.map((r) => r.serialHex).join(",")}` }, this.clock.nowMs());
+      return rows.map((r) => ({ ...toRow(r), revokedAtMs: nowMs, revocationReason: reason }));
+    });
+  }
+
+  async crlState(group: string, type: string): Promise<CrlState | null> {
+    const e = await this.db.dataSource.manager.findOne(CaStateEntity, { where: { groupName: group, certificateTypeName: type } });
+    return e ? toCrlState(e) : null;
+  }
+
+  async resignCrl(group: string, type: string, nowMs: number, signCrl: CrlSigner, audit: AuditEntry): Promise<CrlState> {
+    return this.db.transaction(async (m) => {
+      const next = await this.nextCrl(m, group, type, nowMs, signCrl);
+      await writeAudit(m, { ...audit, details: `crlNumber=${next.crlNumber}` }, this.clock.nowMs());
+      return next;
+    });
+  }
+}
