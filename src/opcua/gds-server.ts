@@ -3,14 +3,12 @@ import {
   BrowseDirection,
   MessageSecurityMode,
   NodeClass,
-  NodeId,
   OPCUAServer,
-  PermissionType,
   SecurityPolicy,
   nodesets,
-  sameNodeId,
   type BaseNode,
   type UAMethod,
+  type UAObject,
 } from "node-opcua";
 import type { CertificateService } from "../services/certificate-service";
 import type { DirectoryService } from "../services/directory-service";
@@ -34,6 +32,12 @@ import { updateApplication } from "./bindings/update-application";
 import { ChannelCertificateManager, UserCertificateManager } from "./certificate-managers";
 import { GDS_IDS, gdsNodeId } from "./gds-namespace";
 import { bindMethod, bindNotImplemented, type ErrorLog, type MethodBinding } from "./method-binding";
+import { leaveAuthorizationToBinding } from "./method-permissions";
+import { bindReadOnlyTrustList } from "./trust-list-file";
+import { resolveCaller } from "./caller-resolver";
+import { checkChannel, SIGNED_CHANNEL } from "../domain/authorization";
+import { CERTIFICATE_GROUPS } from "../domain/certificate-groups";
+import { GdsError } from "../domain/errors";
 
 /** Everything the OPC UA server needs; built by the composition root. */
 export interface GdsServerOptions {
@@ -79,23 +83,6 @@ function methodsBelow(root: BaseNode): UAMethod[] {
   };
   visit(root);
   return found;
-}
-
-const ANONYMOUS_ROLE = NodeId.resolveNodeId("i=15644");
-
-/**
- * The GDS NodeSet lets only named roles call most Directory methods and read their argument
- * definitions. Who may call is decided in each binding (which also knows ApplicationSelfAdmin, a
- * privilege no role node expresses), so every session may call the method and read its
- * InputArguments and OutputArguments, which are public in the NodeSet anyway.
- */
-function leaveAuthorizationToBinding(method: UAMethod): void {
-  const grant = (node: BaseNode, permissions: number) => {
-    const others = (node.rolePermissions ?? []).filter((r) => !sameNodeId(r.roleId as NodeId, ANONYMOUS_ROLE));
-    node.setRolePermissions([...others, { roleId: ANONYMOUS_ROLE, permissions }]);
-  };
-  grant(method, PermissionType.Browse | PermissionType.Call);
-  for (const args of [method.inputArguments, method.outputArguments]) if (args) grant(args, PermissionType.Browse | PermissionType.Read);
 }
 
 /**
@@ -159,12 +146,28 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     revokeCertificate(o.certificates),
     checkRevocationStatus(o.certificates),
   ];
+  // The groups' trust lists: public content (CA certificates and CRLs), read on a signed channel
+  // by an authenticated user or by an application holding a GDS-issued certificate.
+  for (const group of CERTIFICATE_GROUPS) {
+    const trustList = addressSpace.findNode(gdsNodeId(addressSpace, group.trustListNumericId));
+    if (!trustList) throw new Error(`the TrustList of ${group.name} is missing from the GDS NodeSet`);
+    bindReadOnlyTrustList(trustList as UAObject, {
+      content: () => o.certificates.trustListContent(group),
+      authorize: async (context) => {
+        const caller = await resolveCaller(context, users, o.certificates);
+        checkChannel(caller, SIGNED_CHANNEL);
+        if (caller.user === null && caller.selfApplicationId === null) throw new GdsError("UserAccessDenied", "reading a trust list needs a user or a GDS-issued application certificate");
+      },
+      logError: o.logError,
+    });
+  }
+
   const byName = new Map(bindings.map((b) => [b.name, b]));
   const directoryMethods = new Set(directoryNode.findReferencesExAsObject("HasComponent", BrowseDirection.Forward).map((n) => n.nodeId.toString()));
   for (const method of methodsBelow(directoryNode)) {
     const binding = directoryMethods.has(method.nodeId.toString()) ? byName.get(method.browseName.name ?? "") : undefined;
     if (binding) bindMethod(method, binding, { users, certificates: o.certificates }, o.logError);
-    else bindNotImplemented(method);
+    else if (!method.isBound()) bindNotImplemented(method);
     leaveAuthorizationToBinding(method);
   }
 

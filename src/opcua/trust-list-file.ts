@@ -1,3 +1,4 @@
+import { leaveAuthorizationToBinding } from "./method-permissions";
 import { createHash } from "node:crypto";
 import {
   BinaryStream,
@@ -162,22 +163,6 @@ function childByName(node: BaseNode, name: string, nodeClass: NodeClass): BaseNo
     ...node.findReferencesExAsObject("HasProperty", BrowseDirection.Forward),
   ];
   return refs.find((n) => n.nodeClass === nodeClass && n.browseName.name === name);
-}
-
-const ANONYMOUS_ROLE = NodeId.resolveNodeId("i=15644");
-
-/**
- * Who may call is decided in the handlers (options.authorize), so every session may browse and call
- * the method and read its argument definitions. A private copy of gds-server.ts's function of the
- * same name (node-opcua adds the Anonymous role to every session).
- */
-function leaveAuthorizationToBinding(method: UAMethod): void {
-  const grant = (node: BaseNode, permissions: number) => {
-    const others = (node.rolePermissions ?? []).filter((r) => !sameNodeId(r.roleId as NodeId, ANONYMOUS_ROLE));
-    node.setRolePermissions([...others, { roleId: ANONYMOUS_ROLE, permissions }]);
-  };
-  grant(method, PermissionType.Browse | PermissionType.Call);
-  for (const args of [method.inputArguments, method.outputArguments]) if (args) grant(args, PermissionType.Browse | PermissionType.Read);
 }
 
 /**

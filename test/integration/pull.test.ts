@@ -7,6 +7,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { StatusCodes } from "node-opcua";
 import { CERTIFICATE_GROUP_IDS, CertificateClient } from "../../src/client/directory-client";
+import { readTrustList } from "../../src/client/trust-list-reader";
 import { inspectCertificate, makeCsr, testKeyPair, x509 } from "../helpers/certificates";
 import { BACKENDS } from "../helpers/databases";
 import { ADMIN_PASSWORD, startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
@@ -163,6 +164,27 @@ for (const backend of BACKENDS) {
         assert.equal(onDisk.length, 1);
         assert.deepEqual(await fs.readFile(path.join(gds.dataDir, "server-pki", "trusted", "crl", onDisk[0])), crlDer, "the server's own trust store follows the CRL");
         assert.ok(d);
+      });
+    });
+
+    it("GetTrustList names a TrustList whose file holds the CA and its current CRL, revocations included at once", async () => {
+      await withDirectory(gds, admin, async (d) => {
+        const c = new CertificateClient(d);
+        const appId = await d.registerApplication(serverRecord("tl"));
+        const trustList = await c.getTrustList(appId);
+        const before = await readTrustList(d.session, trustList, 15, 100);
+        assert.deepEqual(before.trustedCertificates, [caDer]);
+        assert.equal(before.trustedCrls.length, 1);
+        const done = await c.finishRequest(appId, await c.startSigningRequest(appId, await makeCsr(shared.keys, { uri: "urn:plant1:linetl:plc" })));
+        await c.revokeCertificate(appId, done.certificate);
+        const after = await readTrustList(d.session, trustList, 2);
+        assert.equal(after.specifiedLists, 2);
+        assert.deepEqual(after.trustedCertificates, []);
+        const text = openssl(["crl", "-inform", "DER", "-noout", "-text"], after.trustedCrls[0]);
+        assert.ok(text.toUpperCase().includes(inspectCertificate(done.certificate).serialHex.toUpperCase()));
+      });
+      await withDirectory(gds, {}, async (d) => {
+        await assert.rejects(readTrustList(d.session, d.nodeId(616)), /BadUserAccessDenied/);
       });
     });
 
