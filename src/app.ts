@@ -123,6 +123,11 @@ export interface RunningGds {
 
 /** How often the CRLs are checked for re-signing while the server runs. */
 const CRL_CHECK_INTERVAL_MS = 3600_000;
+/**
+ * How often the server looks for CRLs changed by another process (the CLI, a second instance on
+ * the same PostgreSQL), so that its own channel trust follows a revocation within seconds.
+ */
+const CRL_FOLLOW_INTERVAL_MS = 5_000;
 
 /** init + services + OPC UA server, in that order. */
 export async function startGds(config: GdsConfig, options: { clock?: Clock; env?: NodeJS.ProcessEnv; logError?: (m: string) => void } = {}): Promise<RunningGds> {
@@ -151,17 +156,31 @@ export async function startGds(config: GdsConfig, options: { clock?: Clock; env?
       users: services.users,
       logError,
     });
-    services.certificates.onCrlChanged(() => server.reloadTrust());
+    let seenCrlNumber = (await services.certificates.currentCrl())?.crlNumber ?? 0;
+    services.certificates.onCrlChanged(async (group, _type, crl) => {
+      if (group === DEFAULT_APPLICATION_GROUP.name) seenCrlNumber = Math.max(seenCrlNumber, crl.crlNumber);
+      await server.reloadTrust();
+    });
     const crlTimer = setInterval(() => {
       services.certificates.refreshCrls().catch((e: Error) => logError(`CRL refresh failed: ${e.message}`));
     }, CRL_CHECK_INTERVAL_MS);
     crlTimer.unref();
+    const followTimer = setInterval(() => {
+      services.certificates
+        .currentCrl()
+        .then(async (crl) => {
+          if (crl && crl.crlNumber > seenCrlNumber) await services.certificates.publishAllCrls();
+        })
+        .catch((e: Error) => logError(`CRL follow-up failed: ${e.message}`));
+    }, CRL_FOLLOW_INTERVAL_MS);
+    followTimer.unref();
     return {
       endpointUrl: server.endpointUrl,
       services,
       init,
       stop: async () => {
         clearInterval(crlTimer);
+        clearInterval(followTimer);
         await server.stop();
         await services.close();
       },

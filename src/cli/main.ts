@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerApp } from "./commands/app";
+import { registerAudit } from "./commands/audit";
+import { registerCert } from "./commands/cert";
+import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
 import { registerStart } from "./commands/start";
 import { registerUser } from "./commands/user";
@@ -16,6 +19,9 @@ export function buildProgram(): Command {
   registerStart(program);
   registerUser(program);
   registerApp(program);
+  registerRequest(program);
+  registerCert(program);
+  registerAudit(program);
   return program;
 }
 
@@ -23,7 +29,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv.includes("--json")) enterJsonMode();
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // A command that finished but failed in part (one of many approvals) set the exit code itself.
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     const err = e as { code?: string; exitCode?: number };
     if (err?.code === "commander.helpDisplayed" || err?.code === "commander.version" || err?.code === "commander.help") return 0;

@@ -15,6 +15,7 @@ import { finishDecision, type CertificateRequestRecord, type RequestState } from
 import type { Clock } from "../domain/clock";
 import { DEFAULT_CSR_POLICY, checkCertificateRequest, hostsOfDiscoveryUrls, type CsrPolicy } from "../domain/csr-policy";
 import { GdsError, invalidArgument } from "../domain/errors";
+import { compileLikePattern } from "../domain/like-pattern";
 import { renewalTimeMs } from "../domain/renewal";
 import { normalizeSubjectName } from "../domain/subject-name";
 import type {
@@ -281,6 +282,33 @@ export class CertificateService {
   private async publicKeyOfSealed(request: StoredRequest): Promise<CryptoKey> {
     if (!request.sealedPrivateKey) throw new GdsError("Conflict", `request ${request.requestId} has no key material left`);
     return this.authorities.publicKeyOf(this.secrets.open(request.sealedPrivateKey));
+  }
+
+  /**
+   * Approves every New request of one application, or of every application whose ApplicationUri
+   * matches a Like pattern; one failure does not stop the others. Returns what happened to each.
+   */
+  async approvePending(actor: string, filter: { applicationId?: string; uriPattern?: string }): Promise<Array<{ requestId: string; applicationUri: string; serialHex?: string; error?: string }>> {
+    const pattern = filter.uriPattern ? compileLikePattern(filter.uriPattern) : null;
+    const pending = await this.store.listRequests({ state: "New", applicationId: filter.applicationId });
+    const results: Array<{ requestId: string; applicationUri: string; serialHex?: string; error?: string }> = [];
+    for (const request of pending) {
+      const app = await this.applications.get(request.applicationId);
+      const applicationUri = app?.applicationUri ?? "(unregistered)";
+      if (pattern && !pattern.test(applicationUri)) continue;
+      try {
+        const row = await this.issue(request.requestId, actor);
+        results.push({ requestId: request.requestId, applicationUri, serialHex: row.serialHex });
+      } catch (e) {
+        results.push({ requestId: request.requestId, applicationUri, error: (e as Error).message });
+      }
+    }
+    return results;
+  }
+
+  /** Issued certificates, newest first, optionally only those expiring before a time. */
+  async listCertificates(filter: { applicationId?: string; expiringBeforeMs?: number } = {}): Promise<IssuedCertificateRow[]> {
+    return this.store.listCertificates(filter);
   }
 
   /** Rejects a New request. */

@@ -129,6 +129,8 @@ export interface CertificateStore {
   certificate(serialHex: string): Promise<IssuedCertificateRow | null>;
   certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null>;
   certificatesOf(applicationId: string): Promise<IssuedCertificateRow[]>;
+  /** Issued certificates, latest notAfter first. */
+  listCertificates(filter: { applicationId?: string; expiringBeforeMs?: number }): Promise<IssuedCertificateRow[]>;
   /**
    * In one transaction: marks the certificates revoked and has `signCrl` produce the CA's next CRL
    * (number + 1) with every unexpired revoked certificate of that CA, stored with the audit record.

@@ -1,4 +1,4 @@
-import { In, IsNull, MoreThan, type EntityManager } from "typeorm";
+import { In, IsNull, LessThan, MoreThan, type EntityManager } from "typeorm";
 import type { CertificateRequestRecord, RequestKind, RequestState } from "../domain/certificate-request";
 import { checkDecidable } from "../domain/certificate-request";
 import type { Clock } from "../domain/clock";
@@ -146,6 +146,14 @@ export class CertificateRepository implements CertificateStore {
 
   async certificatesOf(applicationId: string): Promise<IssuedCertificateRow[]> {
     const rows = await this.db.dataSource.manager.find(IssuedCertificateEntity, { where: { applicationId }, order: { notBeforeMs: "ASC" } });
+    return rows.map(toRow);
+  }
+
+  async listCertificates(filter: { applicationId?: string; expiringBeforeMs?: number }): Promise<IssuedCertificateRow[]> {
+    const rows = await this.db.dataSource.manager.find(IssuedCertificateEntity, {
+      where: { ...(filter.applicationId ? { applicationId: filter.applicationId } : {}), ...(filter.expiringBeforeMs !== undefined ? { notAfterMs: LessThan(filter.expiringBeforeMs) } : {}) },
+      order: { notAfterMs: "DESC" },
+    });
     return rows.map(toRow);
   }
 

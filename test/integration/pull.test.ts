@@ -235,6 +235,10 @@ for (const backend of BACKENDS) {
           await assert.rejects(d.unregisterApplication(otherId), withStatus(StatusCodes.BadUserAccessDenied));
           await assert.rejects(c.revokeCertificate(selfId, renewed.certificate), withStatus(StatusCodes.BadUserAccessDenied));
         });
+        // Once revoked, the GDS's own channel refuses the certificate (its CRL is in the server's trust store).
+        const issued = new x509.X509Certificate(await fs.readFile(files.certificateFile, "utf8"));
+        await withDirectory(gds, admin, (d) => new CertificateClient(d).revokeCertificate(selfId, Buffer.from(issued.rawData)));
+        await assert.rejects(withDirectory(gds, { application: { applicationUri: "urn:plant1:lineself:plc", ...files } }, async () => undefined));
       } finally {
         await fs.rm(dir, { recursive: true, force: true });
       }

@@ -43,6 +43,20 @@ export function registerApp(program: Command): void {
       for (const [key, value] of Object.entries(json)) say(`${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
     });
 
+  withDataOptions(app.command("approve <id>").description("approve every pending certificate request of an application"))
+    .option("--json", "print the result as JSON")
+    .action(async (id: string, options: DataOptions) => {
+      const guid = parseApplicationId(id);
+      const results = await withServices(options, async (s) => {
+        await s.directory.getApplication(guid);
+        return s.certificates.approvePending(cliActor(), { applicationId: guid });
+      });
+      if (options.json) return printJson(results);
+      if (results.length === 0) say("no pending requests for this application");
+      for (const r of results) say(r.error ? `${r.requestId}	FAILED	${r.error}` : `${r.requestId}	approved	serial ${r.serialHex}`);
+      if (results.some((r) => r.error)) process.exitCode = 1;
+    });
+
   withDataOptions(app.command("unregister <id>").description("unregister an application (ID: ns=1;g=<GUID>)"))
     .option("--json", "print the result as JSON")
     .action(async (id: string, options: DataOptions) => {
