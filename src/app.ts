@@ -1,5 +1,6 @@
 import "reflect-metadata";
 import fs from "node:fs/promises";
+import { CaAdministration } from "./ca/ca-admin";
 import { CaRegistry } from "./ca/ca-registry";
 import { ensureServerCertificate, writeCrlFile, writeServerTrust } from "./ca/gds-identity";
 import { LocalAuthorities } from "./ca/local-authorities";
@@ -11,12 +12,14 @@ import { systemClock, type Clock } from "./domain/clock";
 import { ROLES, type Role } from "./domain/roles";
 import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from "./services/certificate-service";
 import { DirectoryService } from "./services/directory-service";
+import { OnboardingService } from "./services/onboarding-service";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
 import { ApplicationRepository } from "./store/application-repository";
 import { AuditRepository } from "./store/audit-repository";
 import { CertificateRepository } from "./store/certificate-repository";
 import { openDatabase, type Database } from "./store/database";
+import { OnboardingRepository } from "./store/onboarding-repository";
 import { UserRepository } from "./store/user-repository";
 
 /** The services of one GDS instance over its database and data folder. */
@@ -25,6 +28,7 @@ export interface GdsServices {
   db: Database;
   directory: DirectoryService;
   certificates: CertificateService;
+  onboarding: OnboardingService;
   users: UserService;
   audit: AuditRepository;
   close(): Promise<void>;
@@ -55,10 +59,18 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     db,
     directory,
     certificates,
+    onboarding: new OnboardingService(new OnboardingRepository(db, clock), clock),
     users: new UserService(new UserRepository(db, clock), clock),
     audit: new AuditRepository(db, clock),
     close: () => db.close(),
   };
+}
+
+export type { CaDescription, CaInstallReport, CaSigningRequest } from "./ca/ca-admin";
+
+/** Administration of the CAs in the data folder of `config` (the `ca` commands); needs no database. */
+export function caAdministration(config: GdsConfig, clock: Clock = systemClock): CaAdministration {
+  return new CaAdministration(config, dataPaths(config.dataDir), clock);
 }
 
 /** The first administrator, created when the database has no user at all. */
@@ -130,13 +142,18 @@ const CRL_CHECK_INTERVAL_MS = 3600_000;
 const CRL_FOLLOW_INTERVAL_MS = 5_000;
 
 /** init + services + OPC UA server, in that order. */
-export async function startGds(config: GdsConfig, options: { clock?: Clock; env?: NodeJS.ProcessEnv; logError?: (m: string) => void } = {}): Promise<RunningGds> {
+export async function startGds(
+  config: GdsConfig,
+  options: { clock?: Clock; env?: NodeJS.ProcessEnv; logError?: (m: string) => void; onboardingMs?: number } = {},
+): Promise<RunningGds> {
   const clock = options.clock ?? systemClock;
   const logError = options.logError ?? ((m: string) => console.error(m));
   const services = await openServices(config, clock);
   const paths = dataPaths(config.dataDir);
   try {
     const init = await initialize(services, options.env ?? process.env);
+    if (options.onboardingMs) await services.onboarding.open("start --onboarding", options.onboardingMs);
+    await services.onboarding.refresh();
     // Loaded here so that CLI commands that only read data never load the OPC UA stack.
     const { startGdsServer } = await import("./opcua/gds-server.js");
     const server = await startGdsServer({
@@ -153,6 +170,7 @@ export async function startGds(config: GdsConfig, options: { clock?: Clock; env?
       strictTrust: config.strictTrust,
       directory: services.directory,
       certificates: services.certificates,
+      onboarding: services.onboarding,
       users: services.users,
       logError,
     });
@@ -166,6 +184,8 @@ export async function startGds(config: GdsConfig, options: { clock?: Clock; env?
     }, CRL_CHECK_INTERVAL_MS);
     crlTimer.unref();
     const followTimer = setInterval(() => {
+      // Keeps the onboarding state the channel check reads current (a window opened by the CLI).
+      services.onboarding.refresh().catch((e: Error) => logError(`onboarding refresh failed: ${e.message}`));
       services.certificates
         .currentCrl()
         .then(async (crl) => {

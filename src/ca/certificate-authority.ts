@@ -1,11 +1,12 @@
 import "reflect-metadata";
-import { randomBytes, webcrypto } from "node:crypto";
+import { KeyObject, randomBytes, webcrypto } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import * as x509 from "@peculiar/x509";
 import type { Clock } from "../domain/clock";
 import { GdsError } from "../domain/errors";
-import { exists, writePrivateKeyFile, writePublicFile } from "./key-files";
+import { publicKeySpkiOf, readCaKeyFile, writeCaKeyFile } from "./ca-keys";
+import { exists, writePublicFile } from "./key-files";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -16,6 +17,8 @@ export interface CaCreateOptions {
   subject: string;
   keySize: 2048 | 3072 | 4096;
   lifetimeDays: number;
+  /** Encrypts a new key with this passphrase, and decrypts (or re-encrypts) an existing one. */
+  passphrase?: string;
 }
 
 /** What an application certificate must say (OPC 10000-12 §7.6, OPC 10000-6 §6.2.2). */
@@ -54,15 +57,22 @@ export function randomSerialHex(): string {
   return bytes.toString("hex");
 }
 
-async function importPrivateKey(pem: string): Promise<CryptoKey> {
-  const der = x509.PemConverter.decodeFirst(pem);
-  return subtle.importKey("pkcs8", der, RSA_SHA256, false, ["sign"]);
+/** The WebCrypto signing key of a CA key object (RSA only: every certificate type of the GDS is RSA/SHA-256). */
+async function importSigningKey(key: KeyObject, keyFile: string): Promise<CryptoKey> {
+  if (key.asymmetricKeyType !== "rsa") throw new GdsError("Configuration", `the CA key ${keyFile} is not an RSA key: the GDS signs with RSA/SHA-256`);
+  return subtle.importKey("pkcs8", key.export({ type: "pkcs8", format: "der" }), RSA_SHA256, false, ["sign"]);
+}
+
+/** The certificates of a PEM file, in file order. */
+export function parsePemCertificates(pem: string): x509.X509Certificate[] {
+  return x509.PemConverter.decode(pem).map((der) => new x509.X509Certificate(der));
 }
 
 /**
- * A certificate authority kept in a folder: `ca.cert.pem` and `ca.key.pem` (mode 0600). Built on
- * @peculiar/x509 over node:crypto rather than node-opcua-pki's CA, because that CA ignores subject
- * and SAN overrides, sets its own keyUsage profile and was not safe under concurrent signing.
+ * A certificate authority kept in a folder: `ca.cert.pem`, `ca.key.pem` (mode 0600, encrypted
+ * PKCS#8 when a passphrase is configured) and, for a subordinate CA, `ca.chain.pem` (its parents).
+ * Built on @peculiar/x509 over node:crypto rather than node-opcua-pki's CA, because that CA ignores
+ * subject and SAN overrides, sets its own keyUsage profile and was not safe under concurrent signing.
  */
 export class CertificateAuthority {
   private constructor(
@@ -70,6 +80,10 @@ export class CertificateAuthority {
     readonly certificate: x509.X509Certificate,
     private readonly signingKey: CryptoKey,
     private readonly clock: Clock,
+    /** The issuers above this CA, nearest first, up to the root (`ca.chain.pem`); empty for a self-signed CA. */
+    readonly chain: x509.X509Certificate[],
+    /** True when `ca.key.pem` is encrypted with a passphrase. */
+    readonly keyEncrypted: boolean,
   ) {}
 
   static certificateFile(folder: string): string {
@@ -80,12 +94,22 @@ export class CertificateAuthority {
     return path.join(folder, "ca.key.pem");
   }
 
+  /** Parents of a subordinate CA certificate, nearest first (PEM). */
+  static chainFile(folder: string): string {
+    return path.join(folder, "ca.chain.pem");
+  }
+
+  /** The key of a requested, not yet installed CA certificate (`opcua-gds ca csr`). */
+  static pendingKeyFile(folder: string): string {
+    return path.join(folder, "ca.pending.key.pem");
+  }
+
   /** Loads the CA in `folder`, creating it first when the folder holds none. Never overwrites a key. */
   static async loadOrCreate(folder: string, options: CaCreateOptions, clock: Clock): Promise<CertificateAuthority> {
     const certFile = CertificateAuthority.certificateFile(folder);
     const keyFile = CertificateAuthority.keyFile(folder);
     const [hasCert, hasKey] = await Promise.all([exists(certFile), exists(keyFile)]);
-    if (hasCert && hasKey) return CertificateAuthority.load(folder, clock);
+    if (hasCert && hasKey) return CertificateAuthority.load(folder, clock, options.passphrase);
     if (hasCert !== hasKey) {
       throw new GdsError("Configuration", `the CA folder ${folder} holds ${hasCert ? "a certificate without its key" : "a key without its certificate"}; restore the missing file or move the folder away`);
     }
@@ -104,21 +128,53 @@ export class CertificateAuthority {
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });
-    await writePrivateKeyFile(keyFile, await privateKeyToPem(keys.privateKey));
+    await writeCaKeyFile(keyFile, KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey), options.passphrase);
     await writePublicFile(certFile, certificate.toString("pem"));
-    return CertificateAuthority.load(folder, clock);
+    return CertificateAuthority.load(folder, clock, options.passphrase);
   }
 
-  /** Loads an existing CA. */
-  static async load(folder: string, clock: Clock): Promise<CertificateAuthority> {
-    const certificate = new x509.X509Certificate(await fs.readFile(CertificateAuthority.certificateFile(folder), "utf8"));
-    const signingKey = await importPrivateKey(await fs.readFile(CertificateAuthority.keyFile(folder), "utf8"));
-    return new CertificateAuthority(folder, certificate, signingKey, clock);
+  /**
+   * Loads an existing CA. An encrypted key needs `passphrase`; a plaintext key is re-encrypted in
+   * place when one is given. Fails with a Configuration error when the key does not belong to the
+   * certificate (a half-finished replacement), rather than signing certificates nobody can verify.
+   */
+  static async load(folder: string, clock: Clock, passphrase?: string): Promise<CertificateAuthority> {
+    const certFile = CertificateAuthority.certificateFile(folder);
+    const keyFile = CertificateAuthority.keyFile(folder);
+    const certificate = new x509.X509Certificate(await fs.readFile(certFile, "utf8"));
+    const { key, encrypted } = await readCaKeyFile(keyFile, passphrase);
+    if (!publicKeySpkiOf(key).equals(Buffer.from(certificate.publicKey.rawData))) {
+      throw new GdsError("Configuration", `the CA key ${keyFile} does not belong to the certificate ${certFile}: restore both from the same backup folder in ${folder}`);
+    }
+    const signingKey = await importSigningKey(key, keyFile);
+    const chainFile = CertificateAuthority.chainFile(folder);
+    let chain: x509.X509Certificate[] = [];
+    if (await exists(chainFile)) {
+      try {
+        chain = parsePemCertificates(await fs.readFile(chainFile, "utf8"));
+      } catch {
+        throw new GdsError("Configuration", `${chainFile} is not a list of PEM certificates: restore it, or install the CA again with \`opcua-gds ca install --chain\``);
+      }
+      // A chain left from another CA certificate (an interrupted replacement) would be handed to clients as this CA's.
+      const issuer = chain[0];
+      if (!issuer || issuer.subject !== certificate.issuer || !(await certificate.verify({ publicKey: issuer.publicKey, signatureOnly: true }).catch(() => false))) {
+        throw new GdsError("Configuration", `${chainFile} does not start with the issuer of ${certFile}: restore the CA files from the same backup folder in ${folder}`);
+      }
+    }
+    return new CertificateAuthority(folder, certificate, signingKey, clock, chain, encrypted);
   }
 
   /** DER of the CA certificate. */
   get certificateDer(): Buffer {
     return Buffer.from(this.certificate.rawData);
+  }
+
+  /**
+   * DER of the issuers above this CA, nearest first up to the root (from `ca.chain.pem`); empty for a
+   * self-signed CA. An issued certificate's full chain is [leaf, certificateDer, ...chainDer].
+   */
+  get chainDer(): Buffer[] {
+    return this.chain.map((c) => Buffer.from(c.rawData));
   }
 
   /** Signs a CRL (RFC 5280 §5, with CRLNumber and AuthorityKeyIdentifier). */

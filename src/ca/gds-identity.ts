@@ -30,7 +30,7 @@ export async function ensureServerCertificate(config: GdsConfig, paths: DataPath
   });
   await writePrivateKeyFile(paths.serverPrivateKey, await privateKeyToPem(keys.privateKey));
   // The chain goes with the leaf, so that clients that trust only the CA can build it.
-  await writePublicFile(paths.serverCertificate, `${certificate.toString("pem")}\n${ca.certificate.toString("pem")}\n`);
+  await writePublicFile(paths.serverCertificate, [certificate, ca.certificate, ...ca.chain].map((c) => `${c.toString("pem")}\n`).join(""));
   return true;
 }
 

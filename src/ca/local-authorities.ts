@@ -1,4 +1,5 @@
 import { createHash, webcrypto } from "node:crypto";
+import * as x509 from "@peculiar/x509";
 import type { CertificateAuthorityPort, IssueProfile, ParsedCsrWithKey, Signer } from "../services/ports";
 import type { CaRegistry } from "./ca-registry";
 import { generateRsaKeyPair } from "./certificate-authority";
@@ -17,6 +18,14 @@ export class LocalAuthorities implements CertificateAuthorityPort {
     return {
       caCertificateDer: ca.certificateDer,
       caSerialHex: ca.certificate.serialNumber.toLowerCase(),
+      chainDer: ca.chainDer,
+      async signedCrl(crlDer: Buffer) {
+        try {
+          return await new x509.X509Crl(new Uint8Array(crlDer)).verify({ publicKey: ca.certificate.publicKey });
+        } catch {
+          return false;
+        }
+      },
       async issue(publicKey: CryptoKey, profile: IssueProfile) {
         const cert = await ca.issueApplicationCertificate(publicKey, profile);
         return { der: Buffer.from(cert.rawData), serialHex: cert.serialNumber.toLowerCase(), notBeforeMs: cert.notBefore.getTime(), notAfterMs: cert.notAfter.getTime() };

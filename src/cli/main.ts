@@ -2,9 +2,11 @@
 import { Command } from "commander";
 import { registerApp } from "./commands/app";
 import { registerAudit } from "./commands/audit";
+import { registerCa } from "./commands/ca";
 import { registerCert } from "./commands/cert";
 import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
+import { registerOnboarding } from "./commands/onboarding";
 import { registerStart } from "./commands/start";
 import { registerUser } from "./commands/user";
 import { enterJsonMode, reportError } from "./output";
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerRequest(program);
   registerCert(program);
   registerAudit(program);
+  registerOnboarding(program);
+  registerCa(program);
   return program;
 }
 

@@ -19,8 +19,7 @@ const EXIT_CODE_OF_KIND: Record<GdsErrorKind, number> = {
 /** What to do next, per kind, for a person reading the message. */
 const HINT_OF_KIND: Partial<Record<GdsErrorKind, string>> = {
   InvalidArgument: "check the arguments (opcua-gds help <command>)",
-  NotFound: "list what exists with `opcua-gds app list` or `opcua-gds user list`",
-  Configuration: "check --data, --db (or OPCUA_GDS_DB) and --port",
+  NotFound: "list what exists with the matching list command (`app list`, `request list`, `cert list`, `user list`)",
 };
 
 /**

@@ -20,8 +20,14 @@ export interface GdsConfig {
   applicationName: string;
   /** Refuse channels from clients whose certificate is not trusted (`--strict-trust`). */
   strictTrust: boolean;
-  /** RSA size of a new CA key. */
+  /** RSA size of a new CA key (`OPCUA_GDS_CA_KEY_SIZE`: 2048, 3072 or 4096). Default 2048. */
   caKeySize: 2048 | 3072 | 4096;
+  /**
+   * Passphrase of the CA private keys (`OPCUA_GDS_CA_PASSPHRASE`; empty counts as unset). When set,
+   * new CA keys are written as encrypted PKCS#8 and a plaintext CA key is re-encrypted when loaded;
+   * when unset, an encrypted CA key cannot be loaded. A secret: never print or log it.
+   */
+  caPassphrase?: string;
   caLifetimeDays: number;
   /** Lifetime of the GDS's own application certificate. */
   serverCertificateLifetimeDays: number;
@@ -61,6 +67,15 @@ function parseApproval(value: string | undefined): "auto" | "manual" {
   throw new GdsError("Configuration", `--approval "${value}" is not auto or manual`);
 }
 
+export const CA_KEY_SIZES = [2048, 3072, 4096] as const;
+
+function parseCaKeySize(value: string | undefined): 2048 | 3072 | 4096 {
+  if (value === undefined || value.trim() === "") return 2048;
+  const size = CA_KEY_SIZES.find((s) => String(s) === value.trim());
+  if (size === undefined) throw new GdsError("Configuration", `OPCUA_GDS_CA_KEY_SIZE "${value}" is not an RSA key size the CA supports: set it to ${CA_KEY_SIZES.join(", ")} or leave it unset (2048)`);
+  return size;
+}
+
 /** Resolves flags over environment over defaults. */
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): GdsConfig {
   const hostname = flags.host ?? os.hostname();
@@ -75,7 +90,8 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     productUri: "urn:opcua-gds",
     applicationName: "opcua-gds",
     strictTrust: flags.strictTrust ?? false,
-    caKeySize: 2048,
+    caKeySize: parseCaKeySize(env.OPCUA_GDS_CA_KEY_SIZE),
+    caPassphrase: env.OPCUA_GDS_CA_PASSPHRASE || undefined,
     caLifetimeDays: 3650,
     serverCertificateLifetimeDays: 365,
     approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),

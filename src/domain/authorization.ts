@@ -10,6 +10,8 @@ export interface AccessRule {
   anyOf: readonly Role[];
   /** An application acting on itself (ApplicationSelfAdmin) is allowed too, even anonymous. */
   selfAdmin?: boolean;
+  /** During an onboarding window, a device acting on the record of its own certificate's URI. */
+  onboarding?: boolean;
 }
 
 /** Open to every session (FindApplications, QueryApplications, ...). */
@@ -32,6 +34,16 @@ export const CERTIFICATE_ADMIN_OR_SELF: AccessRule = {
   anyOf: ["CertificateAuthorityAdmin"],
   selfAdmin: true,
 };
+
+/** Asking for a certificate: as CERTIFICATE_ADMIN_OR_SELF, and devices enrolling in an onboarding window. */
+export const CERTIFICATE_REQUEST: AccessRule = { ...CERTIFICATE_ADMIN_OR_SELF, onboarding: true };
+
+/**
+ * Collecting a certificate: any SignAndEncrypt session may call FinishRequest; the certificate
+ * service then delivers only to an admin, to the application itself, or to the client certificate
+ * that made the request (a device approved after its onboarding window closed).
+ */
+export const CERTIFICATE_COLLECTION: AccessRule = { minChannel: ChannelSecurity.SignAndEncrypt, authenticated: false, anyOf: [] };
 
 /** Revocation: SignAndEncrypt and CertificateAuthorityAdmin only. */
 export const CERTIFICATE_ADMIN: AccessRule = {
@@ -58,10 +70,23 @@ export function checkChannel(caller: Caller, rule: AccessRule): void {
 export function authorize(caller: Caller, rule: AccessRule, targetApplicationId: string | null = null): void {
   checkChannel(caller, rule);
   if (rule.selfAdmin && targetApplicationId !== null && caller.selfApplicationId === targetApplicationId) return;
+  if (rule.onboarding && targetApplicationId !== null && caller.onboardingApplicationId === targetApplicationId) return;
   if (rule.authenticated && caller.user === null) {
     throw new GdsError("UserAccessDenied", "this method needs an authenticated user");
   }
   if (rule.anyOf.length > 0 && !rule.anyOf.some((r) => caller.roles.has(r))) {
     throw new GdsError("UserAccessDenied", `this method needs the role ${rule.anyOf.join(" or ")}`);
   }
+}
+
+/**
+ * RegisterApplication: a DiscoveryAdmin on a signed channel, or, while an onboarding window is
+ * open, a device registering exactly the ApplicationUri of its own certificate.
+ */
+export function authorizeRegistration(caller: Caller, applicationUri: string): "admin" | "onboarding" {
+  checkChannel(caller, DISCOVERY_ADMIN);
+  if (caller.user !== null && caller.roles.has("DiscoveryAdmin")) return "admin";
+  if (caller.onboardingUri !== null && caller.onboardingUri === applicationUri) return "onboarding";
+  authorize(caller, DISCOVERY_ADMIN);
+  throw new GdsError("UserAccessDenied", "this method needs the role DiscoveryAdmin");
 }

@@ -24,4 +24,10 @@ export interface Caller {
    * caller is ApplicationSelfAdmin of that application (OPC 10000-12 §7.2).
    */
   selfApplicationId: string | null;
+  /**
+   * While an onboarding window is open: the ApplicationUri in the client's own (not GDS-issued)
+   * certificate, which that client may register, and the id of its record once registered.
+   */
+  onboardingUri: string | null;
+  onboardingApplicationId: string | null;
 }

@@ -18,13 +18,13 @@ function answer(status: Promise<StatusCode>, callback?: StatusCallback): Promise
 /**
  * The server's channel trust. A client whose certificate chains to a trusted CA (the GDS's own CA
  * is trusted from `init` on) is accepted; an unknown self-signed client may still open a channel,
- * where its user decides what it may do, unless strict trust is on. Revoked, expired or misused
- * certificates stay refused either way.
+ * where its user decides what it may do, while `acceptUnknown()` says so (no strict trust, or an
+ * onboarding window is open). Revoked, expired or misused certificates stay refused either way.
  */
 export class ChannelCertificateManager extends OPCUACertificateManager {
   constructor(
     rootFolder: string,
-    private readonly strictTrust: boolean,
+    private readonly acceptUnknown: () => boolean,
   ) {
     super({ rootFolder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
   }
@@ -35,7 +35,7 @@ export class ChannelCertificateManager extends OPCUACertificateManager {
 
   private async decide(chain: Chain): Promise<StatusCode> {
     const status: StatusCode = await (super.checkCertificate as (c: Chain) => Promise<StatusCode>).call(this, chain);
-    if (!this.strictTrust && status.equals(StatusCodes.BadCertificateUntrusted)) return StatusCodes.Good;
+    if (status.equals(StatusCodes.BadCertificateUntrusted) && this.acceptUnknown()) return StatusCodes.Good;
     return status;
   }
 }

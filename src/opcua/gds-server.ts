@@ -12,6 +12,7 @@ import {
 } from "node-opcua";
 import type { CertificateService } from "../services/certificate-service";
 import type { DirectoryService } from "../services/directory-service";
+import type { OnboardingService } from "../services/onboarding-service";
 import type { UserService } from "../services/user-service";
 import { checkRevocationStatus } from "./bindings/check-revocation-status";
 import { findApplications } from "./bindings/find-applications";
@@ -31,6 +32,7 @@ import { unregisterApplication } from "./bindings/unregister-application";
 import { updateApplication } from "./bindings/update-application";
 import { ChannelCertificateManager, UserCertificateManager } from "./certificate-managers";
 import { GDS_IDS, gdsNodeId } from "./gds-namespace";
+import { AuditEvents } from "./audit-events";
 import { bindMethod, bindNotImplemented, type ErrorLog, type MethodBinding } from "./method-binding";
 import { leaveAuthorizationToBinding } from "./method-permissions";
 import { bindReadOnlyTrustList } from "./trust-list-file";
@@ -56,6 +58,7 @@ export interface GdsServerOptions {
   strictTrust: boolean;
   directory: DirectoryService;
   certificates: CertificateService;
+  onboarding: OnboardingService;
   users: UserService;
   logError: ErrorLog;
 }
@@ -93,7 +96,9 @@ function methodsBelow(root: BaseNode): UAMethod[] {
  */
 export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   const users = o.users;
-  const channelTrust = new ChannelCertificateManager(o.serverPkiFolder, o.strictTrust);
+  const sources = { users, certificates: o.certificates, onboarding: o.onboarding, directory: o.directory };
+  // Unknown clients may open a channel unless strict trust is on; during onboarding they always may.
+  const channelTrust = new ChannelCertificateManager(o.serverPkiFolder, () => !o.strictTrust || o.onboarding.isOpenCached());
   const server = new OPCUAServer({
     port: o.port,
     host: o.host,
@@ -113,6 +118,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     securityModes: [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
     securityPolicies: SECURITY_POLICIES,
     allowAnonymous: true,
+    isAuditing: true,
     userManager: {
       isValidUserAsync(userName: string, password: string, callback: (err: Error | null, ok?: boolean) => void) {
         users.checkPassword(userName, password).then(
@@ -154,7 +160,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     bindReadOnlyTrustList(trustList as UAObject, {
       content: () => o.certificates.trustListContent(group),
       authorize: async (context) => {
-        const caller = await resolveCaller(context, users, o.certificates);
+        const caller = await resolveCaller(context, sources);
         checkChannel(caller, SIGNED_CHANNEL);
         if (caller.user === null && caller.selfApplicationId === null) throw new GdsError("UserAccessDenied", "reading a trust list needs a user or a GDS-issued application certificate");
       },
@@ -162,11 +168,12 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     });
   }
 
+  const auditEvents = new AuditEvents(addressSpace, o.applicationUri);
   const byName = new Map(bindings.map((b) => [b.name, b]));
   const directoryMethods = new Set(directoryNode.findReferencesExAsObject("HasComponent", BrowseDirection.Forward).map((n) => n.nodeId.toString()));
   for (const method of methodsBelow(directoryNode)) {
     const binding = directoryMethods.has(method.nodeId.toString()) ? byName.get(method.browseName.name ?? "") : undefined;
-    if (binding) bindMethod(method, binding, { users, certificates: o.certificates }, o.logError);
+    if (binding) bindMethod(method, binding, sources, o.logError, auditEvents);
     else if (!method.isBound()) bindNotImplemented(method);
     leaveAuthorizationToBinding(method);
   }

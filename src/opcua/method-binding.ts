@@ -1,10 +1,9 @@
-import { StatusCodes, type IAddressSpace, type CallMethodResultOptions, type ISessionContext, type UAMethod, type Variant, type VariantLike } from "node-opcua";
+import { StatusCodes, type IAddressSpace, type CallMethodResultOptions, type ISessionContext, type StatusCode, type UAMethod, type Variant, type VariantLike } from "node-opcua";
+import type { AuditEvents } from "./audit-events";
 import type { Caller } from "../domain/caller";
 import { authorize, checkChannel, type AccessRule } from "../domain/authorization";
 import { GdsError } from "../domain/errors";
-import type { CertificateService } from "../services/certificate-service";
-import type { UserService } from "../services/user-service";
-import { actorOf, resolveCaller } from "./caller-resolver";
+import { actorOf, resolveCaller, type CallerSources } from "./caller-resolver";
 import { statusCodeOf } from "./status-codes";
 
 /** What a binding gets besides its arguments. */
@@ -29,12 +28,6 @@ export interface MethodBinding {
   call(args: Variant[], ctx: CallContext): Promise<VariantLike[]>;
 }
 
-/** What bindings need to identify callers. */
-export interface CallerSources {
-  users: UserService;
-  certificates: CertificateService;
-}
-
 /** Logs failures that are not the caller's fault, without any argument content. */
 export type ErrorLog = (message: string) => void;
 
@@ -42,19 +35,25 @@ export type ErrorLog = (message: string) => void;
  * Binds `binding` to `method`: resolves the caller, checks access, calls, and maps every error to
  * a status code, since node-opcua would turn any exception into a bare BadInternalError.
  */
-export function bindMethod(method: UAMethod, binding: MethodBinding, sources: CallerSources, logError: ErrorLog): void {
+export function bindMethod(method: UAMethod, binding: MethodBinding, sources: CallerSources, logError: ErrorLog, audit?: AuditEvents): void {
   const addressSpace = method.addressSpace;
   method.bindMethod(async (inputArguments: Variant[], context: ISessionContext): Promise<CallMethodResultOptions> => {
+    let caller: Caller | null = null;
+    let statusCode: StatusCode = StatusCodes.Good;
     try {
-      const caller = await resolveCaller(context, sources.users, sources.certificates);
+      caller = await resolveCaller(context, sources);
       checkChannel(caller, binding.access);
       authorize(caller, binding.access, binding.target ? binding.target(inputArguments) : null);
       const locales = (context.session as unknown as { localeIds?: string[] } | undefined)?.localeIds ?? [];
       const outputArguments = await binding.call(inputArguments, { caller, actor: actorOf(caller), preferredLocales: locales, addressSpace });
-      return { statusCode: StatusCodes.Good, outputArguments };
+      return { statusCode, outputArguments };
     } catch (e) {
       if (!(e instanceof GdsError)) logError(`${binding.name} failed: ${(e as Error)?.stack ?? String(e)}`);
-      return { statusCode: statusCodeOf(e) };
+      statusCode = statusCodeOf(e);
+      return { statusCode };
+    } finally {
+      // Raised with the real outcome, refusals included: an audit trail that shows only successes hides attacks.
+      audit?.raise(binding.name, method, caller, caller ? actorOf(caller) : "unknown", statusCode);
     }
   });
 }

@@ -67,6 +67,10 @@ export interface Requester {
   thumbprint: string | null;
   /** A CertificateAuthorityAdmin, or an application renewing its own certificate: issued at once under `auto`. */
   trusted: boolean;
+  /** A CertificateAuthorityAdmin: may collect any request. */
+  admin: boolean;
+  /** The application itself (ApplicationSelfAdmin). */
+  self: boolean;
 }
 
 /** What FinishRequest delivers. */
@@ -335,11 +339,15 @@ export class CertificateService {
     await this.application(applicationId);
     const request = await this.store.getRequest(requestId);
     if (!request) throw invalidArgument(`unknown RequestId ${requestId}`);
+    // Only an admin, the application itself, or the client certificate that asked may collect.
+    if (!requester.admin && !requester.self && (request.requesterThumbprint === null || request.requesterThumbprint !== requester.thumbprint)) {
+      throw new GdsError("UserAccessDenied", "only the client that made the request, the application itself or a CertificateAuthorityAdmin may finish it");
+    }
     finishDecision(request, applicationId);
     const row = await this.store.certificate(request.serialHex!);
     if (!row) throw new GdsError("Conflict", `request ${requestId} is approved but its certificate is missing`);
     const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
-    const chain = [signer.caCertificateDer];
+    const chain = [signer.caCertificateDer, ...signer.chainDer];
     let privateKey: Buffer | null = null;
     if (request.kind === "NewKeyPair") {
       if (!request.sealedPrivateKey) throw new GdsError("Conflict", `request ${requestId} has no key material left`);
@@ -480,16 +488,19 @@ export class CertificateService {
     return row.applicationId;
   }
 
-  /** The trust list of a group: its CA certificates (trusted) with their current CRLs. */
+  /** The trust list of a group: its CA certificates (trusted) with their current CRLs, and the parents of a subordinate CA (issuers). */
   async trustListContent(group: CertificateGroupSpec): Promise<TrustListContent> {
     const trustedCertificates: Buffer[] = [];
     const trustedCrls: Buffer[] = [];
+    const issuerCertificates: Buffer[] = [];
     for (const type of group.certificateTypes) {
-      trustedCertificates.push(this.authorities.signer(group.name, type.name).caCertificateDer);
+      const signer = this.authorities.signer(group.name, type.name);
+      trustedCertificates.push(signer.caCertificateDer);
+      issuerCertificates.push(...signer.chainDer);
       const crl = await this.store.crlState(group.name, type.name);
       if (crl) trustedCrls.push(crl.crlDer);
     }
-    return { trustedCertificates, trustedCrls, issuerCertificates: [], issuerCrls: [] };
+    return { trustedCertificates, trustedCrls, issuerCertificates, issuerCrls: [] };
   }
 
   /**
@@ -502,7 +513,8 @@ export class CertificateService {
     for (const group of CERTIFICATE_GROUPS) {
       for (const type of group.certificateTypes) {
         const crl = await this.store.crlState(group.name, type.name);
-        if (crl && crl.nextUpdateMs - now > this.policy.crlRefreshBeforeMs) continue;
+        // A CRL signed by a replaced CA key (ca install/import) is re-signed at once.
+        if (crl && crl.nextUpdateMs - now > this.policy.crlRefreshBeforeMs && (await this.authorities.signer(group.name, type.name).signedCrl(crl.crlDer))) continue;
         await this.store.resignCrl(group.name, type.name, now, this.crlSigner(group.name, type.name), {
           actor,
           action: "CrlSigned",

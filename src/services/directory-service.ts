@@ -99,12 +99,12 @@ export class DirectoryService {
   ) {}
 
   /** RegisterApplication: stores a new record and returns its id (a GUID). */
-  async registerApplication(actor: string, input: Partial<ApplicationFields>): Promise<string> {
+  async registerApplication(actor: string, input: Partial<ApplicationFields>, action: "RegisterApplication" | "SelfRegistration" = "RegisterApplication"): Promise<string> {
     const fields = validateApplicationFields(input);
     const id = this.newId().toLowerCase();
     await this.applications.insert(id, fields, this.clock.nowMs(), {
       actor,
-      action: "RegisterApplication",
+      action,
       subject: `${formatApplicationId(id)} ${fields.applicationUri}`,
       outcome: "Good",
     });

@@ -161,6 +161,10 @@ export interface IssueProfile {
 export interface Signer {
   caCertificateDer: Buffer;
   caSerialHex: string;
+  /** Parents of the CA (subordinate CA), nearest first; empty for a self-signed CA. */
+  chainDer: Buffer[];
+  /** True when this CA's current key signed the CRL (false after a CA replacement). */
+  signedCrl(crlDer: Buffer): Promise<boolean>;
   issue(publicKey: CryptoKey, profile: IssueProfile): Promise<{ der: Buffer; serialHex: string; notBeforeMs: number; notAfterMs: number }>;
   signCrl(revoked: Array<{ serialHex: string; revokedAtMs: number }>, crlNumber: number, thisUpdateMs: number, nextUpdateMs: number): Promise<Buffer>;
 }
@@ -181,4 +185,20 @@ export interface CertificateAuthorityPort {
 export interface SecretSealer {
   seal(plain: Buffer | string): string;
   open(sealed: string): Buffer;
+}
+
+/** An onboarding window as stored; `closesAtMs` is when it closed or will close. */
+export interface OnboardingWindow {
+  openedAtMs: number;
+  closesAtMs: number;
+  openedBy: string;
+  closedBy: string | null;
+}
+
+/** Persistence of onboarding windows. */
+export interface OnboardingStore {
+  latest(): Promise<OnboardingWindow | null>;
+  open(openedBy: string, nowMs: number, closesAtMs: number, audit: AuditEntry): Promise<void>;
+  /** Closes the open window; false when none was open. */
+  close(closedBy: string, nowMs: number, audit: AuditEntry): Promise<boolean>;
 }

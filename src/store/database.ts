@@ -9,13 +9,15 @@ import { CaStateEntity } from "./entities/ca-state-entity";
 import { CertificateRequestEntity } from "./entities/certificate-request-entity";
 import { CounterEntity } from "./entities/counter-entity";
 import { IssuedCertificateEntity } from "./entities/issued-certificate-entity";
+import { OnboardingWindowEntity } from "./entities/onboarding-window-entity";
 import { UserEntity } from "./entities/user-entity";
 import { InitialSchema1764000000000 } from "./migrations/1764000000000-initial-schema";
 import { CertificateManagement1764100000000 } from "./migrations/1764100000000-certificate-management";
+import { Onboarding1764200000000 } from "./migrations/1764200000000-onboarding";
 
 /** Every entity and migration, in one place so that SQLite and PostgreSQL get the same schema. */
-export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity, CertificateRequestEntity, IssuedCertificateEntity, CaStateEntity];
-export const MIGRATIONS = [InitialSchema1764000000000, CertificateManagement1764100000000];
+export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity, CertificateRequestEntity, IssuedCertificateEntity, CaStateEntity, OnboardingWindowEntity];
+export const MIGRATIONS = [InitialSchema1764000000000, CertificateManagement1764100000000, Onboarding1764200000000];
 
 export type DatabaseKind = "sqlite" | "postgres";
 

@@ -65,3 +65,29 @@ export function inspectCertificate(der: Buffer) {
 }
 
 export { x509 };
+
+/** A device's own self-signed application certificate (as an OPC UA stack makes one), written to files. */
+export async function selfSignedApplicationCertificate(applicationUri: string, dir: string, name: string): Promise<{ applicationUri: string; certificateFile: string; privateKeyFile: string }> {
+  const { keys, privateKeyPem } = await testKeyPair();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: Date.now().toString(16) + Math.floor(Math.random() * 1e6).toString(16),
+    name: `CN=${name}`,
+    notBefore: new Date(Date.now() - 3600_000),
+    notAfter: new Date(Date.now() + 30 * 86400_000),
+    keys,
+    signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.dataEncipherment | x509.KeyUsageFlags.keyCertSign, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: "url", value: applicationUri }, { type: "dns", value: "localhost" }]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const certificateFile = `${dir}/${name}.pem`;
+  const privateKeyFile = `${dir}/${name}.key`;
+  const fs = await import("node:fs/promises");
+  await fs.writeFile(certificateFile, cert.toString("pem"));
+  await fs.writeFile(privateKeyFile, privateKeyPem, { mode: 0o600 });
+  return { applicationUri, certificateFile, privateKeyFile };
+}

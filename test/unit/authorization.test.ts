@@ -7,7 +7,7 @@ import type { Role } from "../../src/domain/roles";
 import { parseRoles } from "../../src/domain/roles";
 
 function caller(channel: ChannelSecurity, user: string | null, roles: Role[] = []): Caller {
-  return { channel, user, roles: new Set(roles), clientCertificateThumbprint: null, selfApplicationId: null };
+  return { channel, user, roles: new Set(roles), clientCertificateThumbprint: null, selfApplicationId: null, onboardingUri: null, onboardingApplicationId: null };
 }
 
 function kindOf(fn: () => void): string {

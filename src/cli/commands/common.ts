@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import os from "node:os";
 import type { Command } from "commander";
 import { openServices, type GdsServices } from "../../app";
 import { resolveConfig } from "../../config/config";
@@ -35,5 +36,13 @@ export async function withServices<T>(options: DataOptions, work: (services: Gds
 
 /** The actor named in audit records for CLI actions: the operating-system user. */
 export function cliActor(): string {
-  return `cli:${process.env.USER ?? process.env.USERNAME ?? "unknown"}`;
+  let name = process.env.USER ?? process.env.USERNAME;
+  if (!name) {
+    try {
+      name = os.userInfo().username;
+    } catch {
+      name = "unknown";
+    }
+  }
+  return `cli:${name}`;
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { startGds } from "../../app";
 import { resolveConfig } from "../../config/config";
+import { parseDurationMs } from "../../domain/duration";
 import { say } from "../output";
 import { withDataOptions } from "./common";
 
@@ -11,6 +12,7 @@ interface StartOptions {
   host?: string;
   strictTrust?: boolean;
   approval?: string;
+  onboarding?: string;
 }
 
 /** How long a shutdown may take before the process exits anyway. */
@@ -22,10 +24,11 @@ export function registerStart(program: Command): void {
     .option("--port <port>", "TCP port (default 58810)")
     .option("--host <host>", "address to listen on and to put in endpoint URLs (default: all interfaces, this machine's name)")
     .option("--strict-trust", "refuse secure channels from clients whose certificate is not trusted")
+    .option("--onboarding <duration>", "open an onboarding window at start, e.g. 2h: unknown devices may enrol themselves (requests wait for approval)")
     .option("--approval <mode>", "auto (default): requests of CA admins and self-renewals are issued at once; manual: every request waits for approval")
     .action(async (options: StartOptions) => {
       const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, strictTrust: options.strictTrust, approval: options.approval });
-      const gds = await startGds(config);
+      const gds = await startGds(config, { onboardingMs: options.onboarding ? parseDurationMs(options.onboarding) : undefined });
       const admin = gds.init.admin;
       if (admin?.generated) say(`initial administrator: ${admin.name}  password: ${admin.password}  (shown once)`);
       say(`opcua-gds listening on ${gds.endpointUrl} (data: ${config.dataDir})`);

@@ -1,5 +1,5 @@
 import { DataType, NodeIdType, VariantArrayType, type NodeId } from "node-opcua";
-import { CERTIFICATE_ADMIN_OR_SELF } from "../../domain/authorization";
+import { CERTIFICATE_COLLECTION } from "../../domain/authorization";
 import { invalidArgument } from "../../domain/errors";
 import type { CertificateService } from "../../services/certificate-service";
 import { applicationIdArg } from "../arguments";
@@ -16,8 +16,7 @@ function requestIdArg(value: unknown): string {
 export function finishRequest(certificates: CertificateService): MethodBinding {
   return {
     name: "FinishRequest",
-    access: CERTIFICATE_ADMIN_OR_SELF,
-    target: (args) => applicationIdArg(args, 0),
+    access: CERTIFICATE_COLLECTION,
     async call(args, ctx) {
       const applicationId = applicationIdArg(args, 0);
       if (args[1]?.dataType !== DataType.NodeId) throw invalidArgument("RequestId must be a NodeId");

@@ -1,5 +1,5 @@
 import { DataType, NodeId } from "node-opcua";
-import { CERTIFICATE_ADMIN_OR_SELF } from "../../domain/authorization";
+import { CERTIFICATE_REQUEST } from "../../domain/authorization";
 import type { CertificateService } from "../../services/certificate-service";
 import { applicationIdArg, numericNodeIdArg, stringArg, stringArrayArg } from "../arguments";
 import { gdsNamespaceIndex } from "../gds-namespace";
@@ -13,7 +13,7 @@ import { requesterOf } from "./requester";
 export function startNewKeyPairRequest(certificates: CertificateService): MethodBinding {
   return {
     name: "StartNewKeyPairRequest",
-    access: CERTIFICATE_ADMIN_OR_SELF,
+    access: CERTIFICATE_REQUEST,
     target: (args) => applicationIdArg(args, 0),
     async call(args, ctx) {
       const applicationId = applicationIdArg(args, 0);

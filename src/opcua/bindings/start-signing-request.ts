@@ -1,5 +1,5 @@
 import { DataType, NodeId } from "node-opcua";
-import { CERTIFICATE_ADMIN_OR_SELF } from "../../domain/authorization";
+import { CERTIFICATE_REQUEST } from "../../domain/authorization";
 import type { CertificateService } from "../../services/certificate-service";
 import { applicationIdArg, byteStringArg, numericNodeIdArg } from "../arguments";
 import { gdsNamespaceIndex } from "../gds-namespace";
@@ -10,7 +10,7 @@ import { requesterOf } from "./requester";
 export function startSigningRequest(certificates: CertificateService): MethodBinding {
   return {
     name: "StartSigningRequest",
-    access: CERTIFICATE_ADMIN_OR_SELF,
+    access: CERTIFICATE_REQUEST,
     target: (args) => applicationIdArg(args, 0),
     async call(args, ctx) {
       const applicationId = applicationIdArg(args, 0);
