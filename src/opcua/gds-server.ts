@@ -35,6 +35,7 @@ import { GDS_IDS, gdsNodeId } from "./gds-namespace";
 import { AuditEvents } from "./audit-events";
 import { bindMethod, bindNotImplemented, type ErrorLog, type MethodBinding } from "./method-binding";
 import { leaveAuthorizationToBinding } from "./method-permissions";
+import { OPCUA_GDS_NODESET, certificateRequestsObject, requestAdministrationBindings, restoreMethodDescriptions } from "./request-administration";
 import { bindReadOnlyTrustList } from "./trust-list-file";
 import { resolveCaller } from "./caller-resolver";
 import { checkChannel, SIGNED_CHANNEL } from "../domain/authorization";
@@ -103,7 +104,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     port: o.port,
     host: o.host,
     hostname: o.hostname,
-    nodeset_filename: [nodesets.standard, nodesets.gds],
+    nodeset_filename: [nodesets.standard, nodesets.gds, OPCUA_GDS_NODESET],
     serverInfo: {
       applicationUri: o.applicationUri,
       productUri: o.productUri,
@@ -175,6 +176,16 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     const binding = directoryMethods.has(method.nodeId.toString()) ? byName.get(method.browseName.name ?? "") : undefined;
     if (binding) bindMethod(method, binding, sources, o.logError, auditEvents);
     else if (!method.isBound()) bindNotImplemented(method);
+    leaveAuthorizationToBinding(method);
+  }
+
+  // opcua-gds's own namespace: the approval desk (CertificateRequests) of the RegistrationAuthorityAdmin.
+  restoreMethodDescriptions(addressSpace);
+  const administration = new Map(requestAdministrationBindings(o.certificates).map((b) => [b.methodBrowseName, b.binding]));
+  for (const method of certificateRequestsObject(addressSpace).getMethods()) {
+    const binding = administration.get(method.browseName.name ?? "");
+    if (binding) bindMethod(method, binding, sources, o.logError);
+    else bindNotImplemented(method);
     leaveAuthorizationToBinding(method);
   }
 

@@ -11,7 +11,7 @@ import {
   type CertificateGroupSpec,
   type CertificateTypeSpec,
 } from "../domain/certificate-groups";
-import { finishDecision, type CertificateRequestRecord, type RequestState } from "../domain/certificate-request";
+import { checkDecidable, finishDecision, type CertificateRequestRecord, type RequestState } from "../domain/certificate-request";
 import type { Clock } from "../domain/clock";
 import { DEFAULT_CSR_POLICY, checkCertificateRequest, hostsOfDiscoveryUrls, type CsrPolicy } from "../domain/csr-policy";
 import { GdsError, invalidArgument } from "../domain/errors";
@@ -230,13 +230,14 @@ export class CertificateService {
   }
 
   /**
-   * Issues the certificate of a New request. Everything that reads is done before the transaction
-   * (a transaction that waited for a second pooled connection could starve the pool); inside it
-   * only the state check, the signature and the writes remain.
+   * Issues the certificate of a New request. Reading and signing happen before the transaction, so
+   * that it stays short (SQLite runs one at a time; a PostgreSQL transaction that waited for a
+   * second pooled connection could starve the pool); the transaction checks the state and writes.
    */
   private async issue(requestId: string, decidedBy: string): Promise<IssuedCertificateRow> {
     const request = await this.store.getRequest(requestId);
     if (!request) throw new GdsError("NotFound", `no certificate request ${requestId}`);
+    checkDecidable(request);
     const app = await this.application(request.applicationId);
     const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
     const lifetimeDays = this.groupPolicy(groupByName(request.groupName)).lifetimeDays;
@@ -256,29 +257,28 @@ export class CertificateService {
       ipAddresses = request.domainNames.filter((n) => isIP(n) !== 0);
       dnsNames = request.domainNames.filter((n) => isIP(n) === 0);
     }
+    const issued = await signer.issue(publicKey, { subject, applicationUri: app.applicationUri, dnsNames, ipAddresses, lifetimeDays, backdateSeconds: this.policy.backdateSeconds });
+    const row: IssuedCertificateRow = {
+      serialHex: issued.serialHex,
+      thumbprint: this.authorities.thumbprint(issued.der),
+      applicationId: app.applicationId,
+      applicationUri: app.applicationUri,
+      groupName: request.groupName,
+      certificateTypeName: request.certificateTypeName,
+      issuerSerialHex: signer.caSerialHex,
+      requestId,
+      notBeforeMs: issued.notBeforeMs,
+      notAfterMs: issued.notAfterMs,
+      renewalAtMs: renewalTimeMs(issued.notBeforeMs, issued.notAfterMs, this.policy.renewalFraction),
+      revokedAtMs: null,
+      revocationReason: null,
+      der: issued.der,
+    };
     return this.store.approveAndIssue(
       requestId,
       decidedBy,
       this.clock.nowMs(),
-      async () => {
-        const issued = await signer.issue(publicKey, { subject, applicationUri: app.applicationUri, dnsNames, ipAddresses, lifetimeDays, backdateSeconds: this.policy.backdateSeconds });
-        return {
-          serialHex: issued.serialHex,
-          thumbprint: this.authorities.thumbprint(issued.der),
-          applicationId: app.applicationId,
-          applicationUri: app.applicationUri,
-          groupName: request.groupName,
-          certificateTypeName: request.certificateTypeName,
-          issuerSerialHex: signer.caSerialHex,
-          requestId,
-          notBeforeMs: issued.notBeforeMs,
-          notAfterMs: issued.notAfterMs,
-          renewalAtMs: renewalTimeMs(issued.notBeforeMs, issued.notAfterMs, this.policy.renewalFraction),
-          revokedAtMs: null,
-          revocationReason: null,
-          der: issued.der,
-        };
-      },
+      row,
       { actor: decidedBy, action: "CertificateIssued", subject: `${formatApplicationId(app.applicationId)} ${app.applicationUri}`, outcome: "Good", details: `request=${requestId}` },
     );
   }

@@ -118,11 +118,12 @@ export interface CertificateStore {
   getRequest(requestId: string): Promise<StoredRequest | null>;
   listRequests(filter: { state?: RequestState; applicationId?: string }): Promise<CertificateRequestRecord[]>;
   /**
-   * In one transaction: checks the request is still New, lets `issue` sign the certificate, stores
-   * the certificate row and marks the request Approved. The certificate leaves the GDS only after
-   * this commit, so a crash never leaves a certificate the GDS does not know about.
+   * In one transaction: checks the request is still New, stores the signed certificate's row and
+   * marks the request Approved. The certificate leaves the GDS only after this commit, so a crash
+   * never leaves a delivered certificate the GDS does not know about; a certificate signed for a
+   * request decided meanwhile is discarded unseen.
    */
-  approveAndIssue(requestId: string, decidedBy: string, nowMs: number, issue: (request: StoredRequest) => Promise<IssuedCertificateRow>, audit: AuditEntry): Promise<IssuedCertificateRow>;
+  approveAndIssue(requestId: string, decidedBy: string, nowMs: number, row: IssuedCertificateRow, audit: AuditEntry): Promise<IssuedCertificateRow>;
   reject(requestId: string, decidedBy: string, reason: string | null, nowMs: number, audit: AuditEntry): Promise<void>;
   /** Marks a request Accepted and wipes its sealed key material. */
   markAccepted(requestId: string, audit: AuditEntry): Promise<void>;

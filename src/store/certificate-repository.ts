@@ -104,11 +104,10 @@ export class CertificateRepository implements CertificateStore {
     return e;
   }
 
-  async approveAndIssue(requestId: string, decidedBy: string, nowMs: number, issue: (request: StoredRequest) => Promise<IssuedCertificateRow>, audit: AuditEntry): Promise<IssuedCertificateRow> {
+  async approveAndIssue(requestId: string, decidedBy: string, nowMs: number, row: IssuedCertificateRow, audit: AuditEntry): Promise<IssuedCertificateRow> {
     return this.db.transaction(async (m) => {
       const e = await this.lockedRequest(m, requestId);
       checkDecidable(toRequest(e));
-      const row = await issue(toRequest(e));
       await m.insert(IssuedCertificateEntity, { ...row, der: row.der.toString("base64") });
       await m.update(CertificateRequestEntity, { id: requestId }, { state: "Approved", decidedBy: decidedBy.slice(0, 256), decidedAtMs: nowMs, serialHex: row.serialHex });
       await writeAudit(m, { ...audit, details: `${audit.details ?? ""} serial=${row.serialHex} thumbprint=${row.thumbprint}`.trim() }, this.clock.nowMs());
