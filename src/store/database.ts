@@ -54,7 +54,8 @@ function createDataSource(location: DatabaseLocation): DataSource {
       migrations: MIGRATIONS,
       synchronize: false,
       logging: false,
-      extra: { max: 16, connectionTimeoutMillis: 5000 },
+      // A request may wait for a pooled connection during a burst; waiting is not a failure.
+      extra: { max: 16, connectionTimeoutMillis: 30_000 },
     });
   }
   fs.mkdirSync(path.dirname(location.sqlitePath), { recursive: true });

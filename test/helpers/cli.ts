@@ -85,7 +85,7 @@ export interface CliResult {
 /** Runs one CLI command to its end (killed after `timeoutMs`). */
 export async function cli(args: string[], options: CliOptions & { timeoutMs?: number } = {}): Promise<CliResult> {
   const p = spawnCli(args, options);
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? 90_000;
   const timer = setTimeout(() => p.child.kill("SIGKILL"), timeoutMs);
   try {
     const { code, signal } = await p.closed;
@@ -125,7 +125,7 @@ export async function startServer(args: string[], options: { env?: Record<string
     const timer = setTimeout(() => {
       cleanup();
       reject(new Error(`no "listening on" line within 30 s\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`));
-    }, 30_000);
+    }, 90_000);
     const onData = () => {
       const m = /opcua-gds listening on (opc\.tcp:\/\/\S+)/.exec(p.stdout());
       if (m) {

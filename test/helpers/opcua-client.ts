@@ -51,6 +51,8 @@ export async function withDirectory<T>(gds: TestGds, options: ClientOptions, wor
     securityPolicy: options.policy ?? SecurityPolicy.Basic256Sha256,
     endpointMustExist: false,
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+    // Bursts of hundreds of calls on a loaded 2-core machine: a slow answer is not a lost one.
+    defaultTransactionTimeout: 60_000,
     clientCertificateManager: await clientCertificateManager(gds),
     ...(options.application ?? {}),
   });
