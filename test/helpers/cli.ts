@@ -124,7 +124,7 @@ export async function startServer(args: string[], options: { env?: Record<string
   const endpointUrl = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`no "listening on" line within 30 s\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`));
+      reject(new Error(`no "listening on" line within 90 s\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`));
     }, 90_000);
     const onData = () => {
       const m = /opcua-gds listening on (opc\.tcp:\/\/\S+)/.exec(p.stdout());
