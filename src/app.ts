@@ -168,6 +168,7 @@ export async function startGds(
       serverPkiFolder: paths.serverPki,
       userPkiFolder: paths.userPki,
       strictTrust: config.strictTrust,
+      maxSessions: config.maxSessions,
       directory: services.directory,
       certificates: services.certificates,
       onboarding: services.onboarding,

@@ -37,6 +37,11 @@ export interface GdsConfig {
    * request wait for a RegistrationAuthorityAdmin. Default `auto`.
    */
   approval: "auto" | "manual";
+  /**
+   * Most sessions (and secure channels) served at once (`OPCUA_GDS_MAX_SESSIONS`, default 500):
+   * node-opcua's own default of 10 would turn away the 11th engineer or device of a plant.
+   */
+  maxSessions: number;
 }
 
 /** Flags as the CLI hands them over (all optional). */
@@ -59,6 +64,13 @@ function parsePort(value: string | number | undefined): number {
     throw new GdsError("Configuration", `--port "${value}" is not a TCP port (0 to 65535)`);
   }
   return port;
+}
+
+function parseMaxSessions(value: string | undefined): number {
+  if (value === undefined || value === "") return 500;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new GdsError("Configuration", `OPCUA_GDS_MAX_SESSIONS "${value}" is not a number from 1 to 100000`);
+  return n;
 }
 
 function parseApproval(value: string | undefined): "auto" | "manual" {
@@ -95,5 +107,6 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     caLifetimeDays: 3650,
     serverCertificateLifetimeDays: 365,
     approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),
+    maxSessions: parseMaxSessions(env.OPCUA_GDS_MAX_SESSIONS),
   };
 }

@@ -57,6 +57,7 @@ export interface GdsServerOptions {
   serverPkiFolder: string;
   userPkiFolder: string;
   strictTrust: boolean;
+  maxSessions: number;
   directory: DirectoryService;
   certificates: CertificateService;
   onboarding: OnboardingService;
@@ -120,6 +121,8 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     securityPolicies: SECURITY_POLICIES,
     allowAnonymous: true,
     isAuditing: true,
+    maxConnectionsPerEndpoint: o.maxSessions,
+    serverCapabilities: { maxSessions: o.maxSessions },
     userManager: {
       isValidUserAsync(userName: string, password: string, callback: (err: Error | null, ok?: boolean) => void) {
         users.checkPassword(userName, password).then(

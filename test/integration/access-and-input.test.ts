@@ -153,6 +153,22 @@ for (const backend of BACKENDS) {
       });
     });
 
+    it("more sessions than node-opcua's default of 10 are served at once", async () => {
+      let open = 0;
+      let release!: () => void;
+      const allOpen = new Promise<void>((r) => (release = r));
+      await Promise.all(
+        Array.from({ length: 14 }, () =>
+          withDirectory(gds, {}, async (d) => {
+            if (++open === 14) release();
+            await allOpen;
+            assert.ok(Array.isArray((await d.queryApplications({ maxRecordsToReturn: 1 })).applications));
+          }),
+        ),
+      );
+      assert.equal(open, 14);
+    });
+
     it("16 registrations of one ApplicationUri at once store exactly one record", async () => {
       await withDirectory(gds, admin, async (d) => {
         const results = await Promise.allSettled(Array.from({ length: 16 }, () => d.registerApplication(serverRecord("race"))));
