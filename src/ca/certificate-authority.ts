@@ -177,6 +177,14 @@ export class CertificateAuthority {
     return this.chain.map((c) => Buffer.from(c.rawData));
   }
 
+  private akiExtension?: Promise<x509.AuthorityKeyIdentifierExtension>;
+
+  /** The AuthorityKeyIdentifier every certificate and CRL of this CA carries, computed once. */
+  private authorityKeyIdentifier(): Promise<x509.AuthorityKeyIdentifierExtension> {
+    this.akiExtension ??= x509.AuthorityKeyIdentifierExtension.create(this.certificate);
+    return this.akiExtension;
+  }
+
   /** Signs a CRL (RFC 5280 §5, with CRLNumber and AuthorityKeyIdentifier). */
   async signCrl(entries: RevokedEntry[], crlNumber: number, thisUpdateMs: number, nextUpdateMs: number): Promise<x509.X509Crl> {
     return x509.X509CrlGenerator.create({
@@ -186,7 +194,7 @@ export class CertificateAuthority {
       signingAlgorithm: RSA_SHA256,
       signingKey: this.signingKey,
       entries: entries.map((e) => ({ serialNumber: e.serialHex, revocationDate: new Date(e.revokedAtMs) })),
-      extensions: [new x509.Extension("2.5.29.20", false, derInteger(crlNumber)), await x509.AuthorityKeyIdentifierExtension.create(this.certificate)],
+      extensions: [new x509.Extension("2.5.29.20", false, derInteger(crlNumber)), await this.authorityKeyIdentifier()],
     });
   }
 
@@ -216,7 +224,7 @@ export class CertificateAuthority {
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
         new x509.SubjectAlternativeNameExtension(names),
         await x509.SubjectKeyIdentifierExtension.create(publicKey),
-        await x509.AuthorityKeyIdentifierExtension.create(this.certificate),
+        await this.authorityKeyIdentifier(),
       ],
     });
   }

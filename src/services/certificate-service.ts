@@ -25,6 +25,7 @@ import type {
   CrlSigner,
   CrlState,
   IssuedCertificateRow,
+  ParsedCsrWithKey,
   SecretSealer,
   StoredRequest,
 } from "./ports";
@@ -97,6 +98,13 @@ export interface RevocationStatus {
 
 const PRIVATE_KEY_FORMATS = ["PFX", "PEM"] as const;
 
+/** What a Start call already read and checked, handed on when the request is issued at once. */
+interface KnownAtStart {
+  app: ApplicationRecord;
+  csr?: ParsedCsrWithKey;
+  publicKey?: CryptoKey;
+}
+
 /** A listener told when a CA's CRL changed (the server's own trust store follows it). */
 export type CrlListener = (group: string, type: string, crl: CrlState) => void | Promise<void>;
 
@@ -150,7 +158,7 @@ export class CertificateService {
       sealedKeyPassword: null,
     };
     await this.store.insertRequest(request, this.requestAudit(requester, "StartSigningRequest", app, request));
-    await this.autoApprove(requester, group, request);
+    await this.autoApprove(requester, group, request, { app, csr });
     return request.requestId;
   }
 
@@ -188,7 +196,7 @@ export class CertificateService {
       sealedKeyPassword: privateKeyPassword ? this.secrets.seal(privateKeyPassword) : null,
     };
     await this.store.insertRequest(request, this.requestAudit(requester, "StartNewKeyPairRequest", app, request));
-    await this.autoApprove(requester, group, request);
+    await this.autoApprove(requester, group, request, { app, publicKey: keys.publicKey });
     return request.requestId;
   }
 
@@ -220,8 +228,8 @@ export class CertificateService {
     };
   }
 
-  private async autoApprove(requester: Requester, group: CertificateGroupSpec, request: StoredRequest): Promise<void> {
-    if (requester.trusted && this.groupPolicy(group).approval === "auto") await this.issue(request.requestId, `auto (${requester.actor})`);
+  private async autoApprove(requester: Requester, group: CertificateGroupSpec, request: StoredRequest, known: KnownAtStart): Promise<void> {
+    if (requester.trusted && this.groupPolicy(group).approval === "auto") await this.issue(request.requestId, `auto (${requester.actor})`, { request, ...known });
   }
 
   /** Approves a New request and issues its certificate. */
@@ -234,11 +242,12 @@ export class CertificateService {
    * that it stays short (SQLite runs one at a time; a PostgreSQL transaction that waited for a
    * second pooled connection could starve the pool); the transaction checks the state and writes.
    */
-  private async issue(requestId: string, decidedBy: string): Promise<IssuedCertificateRow> {
-    const request = await this.store.getRequest(requestId);
+  private async issue(requestId: string, decidedBy: string, known?: KnownAtStart & { request: StoredRequest }): Promise<IssuedCertificateRow> {
+    // Issued at once, the request, its application and its key were just read and checked: reuse them.
+    const request = known?.request ?? (await this.store.getRequest(requestId));
     if (!request) throw new GdsError("NotFound", `no certificate request ${requestId}`);
     checkDecidable(request);
-    const app = await this.application(request.applicationId);
+    const app = known?.app ?? (await this.application(request.applicationId));
     const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
     const lifetimeDays = this.groupPolicy(groupByName(request.groupName)).lifetimeDays;
     let publicKey: CryptoKey;
@@ -246,13 +255,13 @@ export class CertificateService {
     let dnsNames: string[];
     let ipAddresses: string[];
     if (request.kind === "SigningRequest") {
-      const csr = await this.authorities.parseCsr(request.csrDer!);
+      const csr = known?.csr ?? (await this.authorities.parseCsr(request.csrDer!));
       // Checked again: the application record may have changed while the request waited.
       ({ dnsNames, ipAddresses } = checkCertificateRequest(csr, app, this.policy.csr));
       publicKey = csr.publicKey;
       subject = csr.subject || `CN=${app.applicationNames[0]?.text ?? "application"}`;
     } else {
-      publicKey = await this.publicKeyOfSealed(request);
+      publicKey = known?.publicKey ?? (await this.publicKeyOfSealed(request));
       subject = request.subjectName!;
       ipAddresses = request.domainNames.filter((n) => isIP(n) !== 0);
       dnsNames = request.domainNames.filter((n) => isIP(n) === 0);
