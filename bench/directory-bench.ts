@@ -16,14 +16,35 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { AttributeIds, MessageSecurityMode, SecurityPolicy, StatusCodes, type ClientSession } from "node-opcua";
-import { startGds, type RunningGds } from "../src/app";
+import { AttributeIds, StatusCodes, type ClientSession } from "node-opcua";
 import type { DirectoryClient } from "../src/client/directory-client";
-import { resolveConfig } from "../src/config/config";
 import { BACKENDS, createTestDatabase, type Backend, type TestDatabase } from "../test/helpers/databases";
-import { ADMIN_PASSWORD, tempDir, type TestGds } from "../test/helpers/gds-fixture";
-import { disposeClientStores, withDirectory } from "../test/helpers/opcua-client";
+import { ADMIN_PASSWORD, tempDir } from "../test/helpers/gds-fixture";
+import { withDirectory } from "../test/helpers/opcua-client";
 import { serverRecord } from "../test/helpers/records";
+import {
+  ADMIN,
+  concurrent,
+  latencyOf,
+  launch,
+  log,
+  mib,
+  parseBenchArgs,
+  renderTable,
+  reportJson,
+  round,
+  runBackends,
+  runMain,
+  sequential,
+  shutDown,
+  stopServer,
+  throughput,
+  totalLine,
+  withBackend,
+  type Latency,
+  type Row,
+  type Throughput,
+} from "./bench-kit";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -33,31 +54,8 @@ interface Options {
   apps: number;
 }
 
-function usage(message: string): never {
-  process.stderr.write(`directory-bench: ${message}\nusage: node dist/bench/directory-bench.js [--backend sqlite|postgres] [--apps N]\n`);
-  process.exit(2);
-}
-
 function parseArgs(argv: string[]): Options {
-  const options: Options = { backends: [...BACKENDS], apps: 10_000 };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
-    if (flag === "--backend") {
-      const b = value();
-      if (!(BACKENDS as readonly string[]).includes(b)) usage(`unknown backend "${b}"`);
-      options.backends = [b as Backend];
-    } else if (flag === "--apps") {
-      const n = Number(value());
-      if (!Number.isInteger(n) || n < 100) usage("--apps must be an integer of at least 100");
-      options.apps = n;
-    } else if (flag === "--help" || flag === "-h") {
-      usage("help");
-    } else {
-      usage(`unknown argument "${argv[i]}"`);
-    }
-  }
-  return options;
+  return parseBenchArgs("directory-bench", argv, { backends: [...BACKENDS], apps: 10_000 }, { "--apps": { key: "apps", valid: (n) => n >= 100, rule: "an integer of at least 100" } });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -67,25 +65,6 @@ const REPEATS = 3;
 const IN_FLIGHT = 16;
 const LATENCY_CALLS = 500;
 
-function log(line: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** Nearest-rank percentile. */
-function percentile(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}
-
-const round = (v: number, digits = 1) => Number(v.toFixed(digits));
-const mib = (bytes: number) => round(bytes / 1024 / 1024);
-
 let gc: (() => void) | null = null;
 try {
   v8.setFlagsFromString("--expose-gc");
@@ -94,79 +73,8 @@ try {
   gc = null;
 }
 
-/** `count` sequential calls; returns calls/s and each call's latency in ms. */
-async function sequential(count: number, op: (i: number) => Promise<unknown>): Promise<{ perSecond: number; latencies: number[] }> {
-  const latencies: number[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < count; i++) {
-    const s = performance.now();
-    await op(i);
-    latencies.push(performance.now() - s);
-  }
-  return { perSecond: (count * 1000) / (performance.now() - t0), latencies };
-}
-
-/** `count` calls with `width` in flight; returns calls/s. Stops at the first failure. */
-async function concurrent(count: number, width: number, op: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0;
-  let failed = false;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (!failed) {
-        const i = next++;
-        if (i >= count) return;
-        try {
-          await op(i);
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-      }
-    }),
-  );
-  return (count * 1000) / (performance.now() - t0);
-}
-
-interface Latency {
-  p50: number;
-  p99: number;
-  mean: number;
-}
-
-function latencyOf(values: number[]): Latency {
-  return { p50: round(percentile(values, 50), 2), p99: round(percentile(values, 99), 2), mean: round(values.reduce((a, b) => a + b, 0) / values.length, 2) };
-}
-
-interface Throughput {
-  median: number;
-  runs: number[];
-}
-
-const throughput = (runs: number[]): Throughput => ({ median: round(median(runs)), runs: runs.map((r) => round(r)) });
-
 // ---------------------------------------------------------------------------------------------
 // Server under test
-
-/** Starts a GDS in this process on `dataDir`/`database` and returns it as the test helpers know it. */
-async function launch(dataDir: string, database: TestDatabase, errors: string[]): Promise<{ gds: TestGds; ms: number }> {
-  // No environment: an OPCUA_GDS_DB of the caller must not turn the SQLite run into a PostgreSQL one.
-  const config = resolveConfig({ data: dataDir, db: database.url, port: 0, host: "127.0.0.1" }, {});
-  const t0 = performance.now();
-  const running: RunningGds = await startGds(config, { env: { OPCUA_GDS_ADMIN_PASSWORD: ADMIN_PASSWORD }, logError: (m) => errors.push(m) });
-  const ms = performance.now() - t0;
-  const caFolder = path.join(dataDir, "ca", "DefaultApplicationGroup", "RsaSha256ApplicationCertificateType");
-  const gds: TestGds = {
-    gds: running,
-    endpointUrl: running.endpointUrl,
-    dataDir,
-    database,
-    caCertificateFile: path.join(caFolder, "ca.cert.pem"),
-    caCrlFile: path.join(caFolder, "ca.crl.pem"),
-    stop: () => running.stop(),
-  };
-  return { gds, ms };
-}
 
 interface ChildFigures {
   spawnToListeningMs: number;
@@ -269,27 +177,15 @@ async function readCurrentTime(session: ClientSession): Promise<void> {
 }
 
 async function runBackend(backend: Backend, apps: number): Promise<BackendFigures> {
-  const errors: string[] = [];
-  const dataDir = await tempDir("bench-data");
-  let database: TestDatabase | null = null;
-  let running: TestGds | null = null;
-  try {
-    database = await createTestDatabase(backend);
-
+  return withBackend(backend, async (run) => {
     // 1. start-up: fresh folder (init included), then a restart on the same folder and database.
     log(`${backend}: fresh start`);
-    const fresh = await launch(dataDir, database, errors);
-    running = fresh.gds;
+    const fresh = await launch(run);
     gc?.();
     const afterStart = process.memoryUsage();
-    const s0 = performance.now();
-    const stopping = running;
-    running = null;
-    await stopping.stop();
-    const stopMs = performance.now() - s0;
+    const stopMs = await stopServer(run);
     log(`${backend}: restart on the existing folder`);
-    const again = await launch(dataDir, database, errors);
-    running = again.gds;
+    const again = await launch(run);
 
     // Sizes: with 10,000 apps, 3 x (500 + 2000) registrations come from the throughput runs.
     const seqCount = Math.max(10, Math.min(500, Math.floor(apps * 0.05)));
@@ -298,8 +194,8 @@ async function runBackend(backend: Backend, apps: number): Promise<BackendFigure
     const register = (d: DirectoryClient) => d.registerApplication(serverRecord(nextApp++));
 
     const figures = await withDirectory(
-      running,
-      { mode: MessageSecurityMode.SignAndEncrypt, policy: SecurityPolicy.Basic256Sha256, user: { userName: "admin", password: ADMIN_PASSWORD } },
+      again.gds,
+      ADMIN,
       async (d, session) => {
         // Warm-up (JIT, pools, caches); the first RegisterApplication also makes the client read
         // the GDS data type definitions. Warm-up registrations count towards `apps`.
@@ -322,14 +218,14 @@ async function runBackend(backend: Backend, apps: number): Promise<BackendFigure
           const gs = await sequential(seqCount, () => register(d));
           regSeq.push(gs.perSecond);
           regLat = regLat.concat(gs.latencies);
-          readPar.push(await concurrent(inFlightCount, IN_FLIGHT, () => readCurrentTime(session)));
-          regPar.push(await concurrent(inFlightCount, IN_FLIGHT, () => register(d)));
+          readPar.push((await concurrent(inFlightCount, IN_FLIGHT, () => readCurrentTime(session))).perSecond);
+          regPar.push((await concurrent(inFlightCount, IN_FLIGHT, () => register(d))).perSecond);
         }
 
         // Fill to `apps` registered applications.
         const rest = Math.max(0, apps - (nextApp - 1));
         log(`${backend}: filling ${rest} more to ${apps}`);
-        const fillPerSecond = rest > 0 ? await concurrent(rest, IN_FLIGHT, () => register(d)) : 0;
+        const fillPerSecond = rest > 0 ? (await concurrent(rest, IN_FLIGHT, () => register(d))).perSecond : 0;
         const registered = nextApp - 1;
 
         // Lookups over the full directory; every answer is checked.
@@ -370,11 +266,7 @@ async function runBackend(backend: Backend, apps: number): Promise<BackendFigure
     gc?.();
     const atEnd = process.memoryUsage();
 
-    log(`${backend}: stopping`);
-    const last = running;
-    running = null;
-    await last.stop();
-    await disposeClientStores();
+    await shutDown(run);
 
     // 2b. the server alone, in a child process.
     log(`${backend}: child process start/RSS/shutdown`);
@@ -398,22 +290,16 @@ async function runBackend(backend: Backend, apps: number): Promise<BackendFigure
         registerToReadInFlight: round(figures.register.inFlight.median / figures.read.inFlight.median, 3),
       },
       latencyMs: figures.latencyMs,
-      serverErrors: errors.length,
+      serverErrors: run.errors.length,
     };
-  } finally {
-    if (running) await running.stop().catch((e: Error) => log(`stop failed: ${e.message}`));
-    await disposeClientStores().catch(() => undefined);
-    if (database) await database.drop().catch((e: Error) => log(`dropping the ${backend} database failed: ${e.message}`));
-    await fs.rm(dataDir, { recursive: true, force: true });
-    if (errors.length) process.stderr.write(`server errors (${backend}, ${errors.length}):\n${errors.slice(0, 20).join("\n")}\n`);
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
 function table(results: BackendFigures[], apps: number): string {
-  const rows: Array<[string, (r: BackendFigures) => string]> = [
+  const rows: Array<Row<BackendFigures>> = [
     ["start-up, fresh folder (startGds incl. init), ms", (r) => `${r.startup.freshMs}`],
     ["stop (in-process), ms", (r) => `${r.startup.stopMs}`],
     ["restart on existing folder (startGds), ms", (r) => `${r.startup.restartMs}`],
@@ -438,32 +324,12 @@ function table(results: BackendFigures[], apps: number): string {
     ["RSS at end, in-process*, MiB", (r) => `${r.inProcess.rssAtEndMiB}`],
     ["server errors logged", (r) => `${r.serverErrors}`],
   ];
-  const header = ["metric", ...results.map((r) => r.backend)];
-  const body = rows.map(([label, cell]) => [label, ...results.map(cell)]);
-  const widths = header.map((_, c) => Math.max(...[header, ...body].map((row) => row[c].length)));
-  const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("   ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("   "), ...body.map(line)].join("\n");
+  return renderTable(results, rows);
 }
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  const loadBefore = os.loadavg()[0];
-  const started = performance.now();
-  const results: BackendFigures[] = [];
-  // Every temporary folder of this run (data folders, the client PKI stores the test helpers make
-  // and do not remove, the child's) goes below one folder that is removed at the end.
-  const ownTmp = await fs.mkdtemp(path.join(os.tmpdir(), "opcua-gds-bench-"));
-  const previousTmp = process.env.TMPDIR;
-  process.env.TMPDIR = ownTmp;
-  try {
-    for (const backend of options.backends) results.push(await runBackend(backend, options.apps));
-  } finally {
-    if (previousTmp === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = previousTmp;
-    await fs.rm(ownTmp, { recursive: true, force: true });
-  }
-  const totalS = (performance.now() - started) / 1000;
-  const loadAfter = os.loadavg()[0];
+  const { results, clock } = await runBackends(options.backends, (backend) => runBackend(backend, options.apps));
 
   const first = results[0].counts;
   const out: string[] = [];
@@ -478,20 +344,9 @@ async function main(): Promise<void> {
   out.push("");
   out.push(table(results, options.apps));
   out.push("");
-  out.push(`total ${totalS.toFixed(1)} s; 1-minute load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (other work on the machine skews every figure)`);
+  out.push(totalLine(clock));
   process.stdout.write(`${out.join("\n")}\n`);
-  process.stdout.write(
-    `${JSON.stringify({ bench: "directory", node: process.version, cpus: os.cpus().length, apps: options.apps, inFlight: IN_FLIGHT, repeats: REPEATS, totalSeconds: round(totalS), loadAverage: { before: round(loadBefore, 2), after: round(loadAfter, 2) }, results })}\n`,
-  );
+  process.stdout.write(`${reportJson("directory", { apps: options.apps, inFlight: IN_FLIGHT, repeats: REPEATS }, clock, results)}\n`);
 }
 
-main().then(
-  () => {
-    // node-opcua and the pg pool may keep timers alive after everything was stopped.
-    setTimeout(() => process.exit(0), 50).unref();
-  },
-  (e: unknown) => {
-    process.stderr.write(`directory-bench failed: ${(e as Error)?.stack ?? String(e)}\n`);
-    setTimeout(() => process.exit(1), 50).unref();
-  },
-);
+runMain("directory-bench", main);
