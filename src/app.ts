@@ -44,7 +44,7 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
   const authorities = new LocalAuthorities(registry);
   const policy: CertificatePolicy = {
     ...DEFAULT_CERTIFICATE_POLICY,
-    groups: Object.fromEntries(Object.entries(DEFAULT_CERTIFICATE_POLICY.groups).map(([name, g]) => [name, { ...g, approval: config.approval }])),
+    groups: Object.fromEntries(Object.entries(DEFAULT_CERTIFICATE_POLICY.groups).map(([name, g]) => [name, { ...g, approval: config.approval, lifetimeDays: config.certificateLifetimeDays }])),
   };
   const certificates = new CertificateService(applications, new CertificateRepository(db, clock), authorities, secrets, clock, policy);
   const directory = new DirectoryService(applications, clock, (actor, id) => certificates.revokeApplication(actor, id, "application unregistered").then(() => undefined));

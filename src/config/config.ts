@@ -42,6 +42,8 @@ export interface GdsConfig {
    * node-opcua's own default of 10 would turn away the 11th engineer or device of a plant.
    */
   maxSessions: number;
+  /** Lifetime of the application certificates the GDS issues (`OPCUA_GDS_CERT_LIFETIME_DAYS`, default 365). */
+  certificateLifetimeDays: number;
 }
 
 /** Flags as the CLI hands them over (all optional). */
@@ -64,6 +66,13 @@ function parsePort(value: string | number | undefined): number {
     throw new GdsError("Configuration", `--port "${value}" is not a TCP port (0 to 65535)`);
   }
   return port;
+}
+
+function parseLifetimeDays(value: string | undefined): number {
+  if (value === undefined || value === "") return 365;
+  const n = Number(value);
+  if (!(n > 0) || n > 3650) throw new GdsError("Configuration", `OPCUA_GDS_CERT_LIFETIME_DAYS "${value}" is not a number of days from above 0 to 3650`);
+  return n;
 }
 
 function parseMaxSessions(value: string | undefined): number {
@@ -108,5 +117,6 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     serverCertificateLifetimeDays: 365,
     approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),
     maxSessions: parseMaxSessions(env.OPCUA_GDS_MAX_SESSIONS),
+    certificateLifetimeDays: parseLifetimeDays(env.OPCUA_GDS_CERT_LIFETIME_DAYS),
   };
 }

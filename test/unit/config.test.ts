@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { DEFAULT_PORT, resolveConfig } from "../../src/config/config";
+import { isGdsError } from "../../src/domain/errors";
+
+function configurationError(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (e: unknown) => isGdsError(e, "Configuration") && pattern.test((e as Error).message));
+}
+
+describe("configuration (flags over environment over defaults)", () => {
+  it("defaults: port 58810, SQLite, auto approval, 500 sessions, 365-day certificates, RSA 2048 CAs", () => {
+    const c = resolveConfig({}, {});
+    assert.equal(c.port, DEFAULT_PORT);
+    assert.equal(c.databaseUrl, undefined);
+    assert.equal(c.approval, "auto");
+    assert.equal(c.maxSessions, 500);
+    assert.equal(c.certificateLifetimeDays, 365);
+    assert.equal(c.caKeySize, 2048);
+    assert.match(c.dataDir, /pki-store$/);
+  });
+  it("the environment sets what the flags do not; flags win", () => {
+    const env = { OPCUA_GDS_DB: "postgres://gds@db/gds", OPCUA_GDS_APPROVAL: "manual", OPCUA_GDS_CERT_LIFETIME_DAYS: "30", OPCUA_GDS_MAX_SESSIONS: "50", OPCUA_GDS_CA_KEY_SIZE: "3072" };
+    const c = resolveConfig({ approval: "auto" }, env);
+    assert.equal(c.databaseUrl, "postgres://gds@db/gds");
+    assert.equal(c.approval, "auto");
+    assert.equal(c.certificateLifetimeDays, 30);
+    assert.equal(c.maxSessions, 50);
+    assert.equal(c.caKeySize, 3072);
+  });
+  it("bad values are Configuration errors that name the setting", () => {
+    configurationError(() => resolveConfig({ port: "99999" }, {}), /--port/);
+    configurationError(() => resolveConfig({ approval: "sometimes" }, {}), /--approval/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_CERT_LIFETIME_DAYS: "0" }), /OPCUA_GDS_CERT_LIFETIME_DAYS/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_MAX_SESSIONS: "many" }), /OPCUA_GDS_MAX_SESSIONS/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_CA_KEY_SIZE: "1024" }), /OPCUA_GDS_CA_KEY_SIZE/);
+  });
+});
