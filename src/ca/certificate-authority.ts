@@ -4,6 +4,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import * as x509 from "@peculiar/x509";
 import type { Clock } from "../domain/clock";
+import type { IssueProfile } from "../services/ports";
 import { GdsError } from "../domain/errors";
 import { publicKeySpkiOf, readCaKeyFile, writeCaKeyFile } from "./ca-keys";
 import { exists, writePublicFile } from "./key-files";
@@ -21,17 +22,8 @@ export interface CaCreateOptions {
   passphrase?: string;
 }
 
-/** What an application certificate must say (OPC 10000-12 §7.6, OPC 10000-6 §6.2.2). */
-export interface ApplicationCertificateProfile {
-  /** Subject distinguished name in RFC 4514 form, e.g. `CN=Pump 1, O=Plant`. */
-  subject: string;
-  applicationUri: string;
-  dnsNames: string[];
-  ipAddresses: string[];
-  lifetimeDays: number;
-  /** notBefore is set this far in the past, so that a device whose clock lags accepts it. */
-  backdateSeconds: number;
-}
+/** What an application certificate must say: the certificate service's IssueProfile. */
+export type ApplicationCertificateProfile = IssueProfile;
 
 const RSA_SHA256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 

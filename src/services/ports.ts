@@ -148,13 +148,15 @@ export interface ParsedCsrWithKey extends ParsedCsrFacts {
   publicKey: CryptoKey;
 }
 
-/** What a certificate says about its application, exactly (OPC 10000-12 §7.6). */
+/** What an application certificate says about its application, exactly (OPC 10000-12 §7.6, OPC 10000-6 §6.2.2). */
 export interface IssueProfile {
+  /** Subject distinguished name in RFC 4514 form, e.g. `CN=Pump 1, O=Plant`. */
   subject: string;
   applicationUri: string;
   dnsNames: string[];
   ipAddresses: string[];
   lifetimeDays: number;
+  /** notBefore is set this far in the past, so that a device whose clock lags accepts it. */
   backdateSeconds: number;
 }
 
