@@ -60,9 +60,9 @@ export class ApplicationRepository implements ApplicationStore {
 
   async insert(id: string, fields: ApplicationFields, nowMs: number, audit: AuditEntry): Promise<ApplicationRecord> {
     try {
+      // No look-up first: the unique index on the ApplicationUri decides, also between racing
+      // registrations, and the rollback returns the record id taken.
       return await this.db.transaction(async (m) => {
-        const taken = await m.exists(ApplicationEntity, { where: { applicationUri: fields.applicationUri } });
-        if (taken) throw new GdsError("EntryExists", `an application with ApplicationUri "${fields.applicationUri}" is already registered`);
         const entity = m.create(ApplicationEntity, {
           ...toColumns(fields),
           id,
@@ -75,7 +75,6 @@ export class ApplicationRepository implements ApplicationStore {
         return toRecord(entity);
       });
     } catch (e) {
-      // Two registrations of one URI racing on PostgreSQL: the unique index decides.
       if (isUniqueViolation(e)) throw new GdsError("EntryExists", `an application with ApplicationUri "${fields.applicationUri}" is already registered`);
       throw e;
     }
