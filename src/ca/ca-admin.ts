@@ -1,5 +1,6 @@
 import "reflect-metadata";
-import { createHash, KeyObject, webcrypto } from "node:crypto";
+import { KeyObject, webcrypto } from "node:crypto";
+import { thumbprintOf } from "../domain/thumbprint";
 import fs from "node:fs/promises";
 import path from "node:path";
 import * as x509 from "@peculiar/x509";
@@ -89,7 +90,7 @@ interface CertificateInput {
 }
 
 function sha1Hex(der: ArrayBuffer | Buffer): string {
-  return createHash("sha1").update(Buffer.from(der as ArrayBuffer)).digest("hex");
+  return thumbprintOf(Buffer.from(der as ArrayBuffer));
 }
 
 async function readInput(file: string): Promise<Buffer> {

@@ -1,5 +1,6 @@
-import { createHash, webcrypto } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { thumbprintOf } from "../domain/thumbprint";
 import type { CertificateAuthorityPort, IssueProfile, ParsedCsrWithKey, Signer } from "../services/ports";
 import type { CaRegistry } from "./ca-registry";
 import { generateRsaKeyPair } from "./certificate-authority";
@@ -57,6 +58,6 @@ export class LocalAuthorities implements CertificateAuthorityPort {
   }
 
   thumbprint(der: Buffer): string {
-    return createHash("sha1").update(der).digest("hex");
+    return thumbprintOf(der);
   }
 }

@@ -1,7 +1,8 @@
-import { X509Certificate, createHash } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { MessageSecurityMode, UserNameIdentityToken, X509IdentityToken, type ISessionContext } from "node-opcua";
 import { ChannelSecurity, type Caller } from "../domain/caller";
 import type { Role } from "../domain/roles";
+import { thumbprintOf } from "../domain/thumbprint";
 import type { CertificateService } from "../services/certificate-service";
 import type { DirectoryService } from "../services/directory-service";
 import type { OnboardingService } from "../services/onboarding-service";
@@ -26,9 +27,6 @@ interface SessionLike {
   channel?: { securityMode?: MessageSecurityMode; clientCertificate?: Buffer | null };
 }
 
-function sha1Hex(der: Buffer): string {
-  return createHash("sha1").update(der).digest("hex");
-}
 
 /** The first URI of a certificate's SubjectAltName (an OPC UA application's ApplicationUri). */
 function applicationUriOf(der: Buffer): string | null {
@@ -56,14 +54,14 @@ export async function resolveCaller(context: ISessionContext, sources: CallerSou
     user = token.userName;
     roles = await sources.users.rolesOfUser(token.userName);
   } else if (token instanceof X509IdentityToken && token.certificateData) {
-    const owner = await sources.users.userOfCertificate(sha1Hex(token.certificateData));
+    const owner = await sources.users.userOfCertificate(thumbprintOf(token.certificateData));
     if (owner) {
       user = owner.name;
       roles = owner.roles;
     }
   }
   const hasCertificate = Boolean(clientCertificate && clientCertificate.length) && channel >= ChannelSecurity.Sign;
-  const clientCertificateThumbprint = hasCertificate ? sha1Hex(clientCertificate!) : null;
+  const clientCertificateThumbprint = hasCertificate ? thumbprintOf(clientCertificate!) : null;
   // Self-admin needs proof of the key: only a secured channel proves the client holds it.
   const selfApplicationId = clientCertificateThumbprint ? await sources.certificates.applicationOfCertificate(clientCertificateThumbprint) : null;
   let onboardingUri: string | null = null;

@@ -1,5 +1,6 @@
-import { X509Certificate, createHash } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { OPCUACertificateManager, StatusCodes, type StatusCode } from "node-opcua";
+import { thumbprintOf } from "../domain/thumbprint";
 import type { UserService } from "../services/user-service";
 
 type StatusCallback = (err: Error | null, status?: StatusCode) => void;
@@ -66,7 +67,7 @@ export class UserCertificateManager extends OPCUACertificateManager {
     }
     const now = Date.now();
     if (now < Date.parse(certificate.validFrom) || now > Date.parse(certificate.validTo)) return StatusCodes.BadCertificateTimeInvalid;
-    const user = await this.users.userOfCertificate(createHash("sha1").update(der).digest("hex"));
+    const user = await this.users.userOfCertificate(thumbprintOf(der));
     return user ? StatusCodes.Good : StatusCodes.BadCertificateUntrusted;
   }
 }

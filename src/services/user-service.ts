@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import type { Clock } from "../domain/clock";
 import { GdsError, invalidArgument } from "../domain/errors";
 import type { Role } from "../domain/roles";
+import { thumbprintOf } from "../domain/thumbprint";
 import { hashPassword, verifyPassword } from "./password";
 import type { UserRow, UserStore } from "./ports";
 
@@ -20,10 +20,6 @@ function summary(u: UserRow): UserSummary {
   return { name: u.name, roles: u.roles, hasPassword: u.passwordHash !== null, certificateThumbprint: u.certificateThumbprint, createdAtMs: u.createdAtMs };
 }
 
-/** SHA-1 thumbprint (hex, lower case) of a DER certificate, as OPC UA names certificates. */
-export function thumbprintOf(der: Buffer): string {
-  return createHash("sha1").update(der).digest("hex");
-}
 
 /** Users who sign in to the GDS and the roles they hold. */
 export class UserService {

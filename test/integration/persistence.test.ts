@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fs from "node:fs/promises";
 import { after, describe, it } from "node:test";
 import { BACKENDS } from "../helpers/databases";
 import { ADMIN_PASSWORD, startTestGds, type TestGds } from "../helpers/gds-fixture";
@@ -24,7 +25,7 @@ for (const backend of BACKENDS) {
         const all = await d.queryApplications({});
         return { id, reset: q.lastCounterResetTime, recordIdBefore: all.applications.length };
       });
-      const certificateBefore = await import("node:fs/promises").then((fs) => fs.readFile(`${first.dataDir}/server-pki/own/certs/gds-server.pem`, "utf8"));
+      const certificateBefore = await fs.readFile(`${first.dataDir}/server-pki/own/certs/gds-server.pem`, "utf8");
       await first.stop({ keepData: true });
       current = undefined;
 
@@ -38,7 +39,7 @@ for (const backend of BACKENDS) {
         assert.equal(q.applications.length, recordIdBefore + 1);
         assert.equal(q.applications[q.applications.length - 1].applicationUri, "urn:plant1:linepersist-2:plc");
       });
-      const certificateAfter = await import("node:fs/promises").then((fs) => fs.readFile(`${first.dataDir}/server-pki/own/certs/gds-server.pem`, "utf8"));
+      const certificateAfter = await fs.readFile(`${first.dataDir}/server-pki/own/certs/gds-server.pem`, "utf8");
       assert.equal(certificateAfter, certificateBefore, "init never replaces the GDS's certificate");
     });
   });
