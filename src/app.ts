@@ -6,18 +6,23 @@ import { ensureServerCertificate, writeCrlFile, writeServerTrust } from "./ca/gd
 import { LocalAuthorities } from "./ca/local-authorities";
 import { SecretBox } from "./ca/secret-box";
 import type { GdsConfig } from "./config/config";
+import { GdsError } from "./domain/errors";
+import { GdsMetrics } from "./metrics/gds-metrics";
+import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server";
 import { dataPaths } from "./config/data-folder";
 import { DEFAULT_APPLICATION_GROUP } from "./domain/certificate-groups";
 import { systemClock, type Clock } from "./domain/clock";
 import { ROLES, type Role } from "./domain/roles";
 import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from "./services/certificate-service";
 import { DirectoryService } from "./services/directory-service";
+import { FleetService } from "./services/fleet-service";
 import { OnboardingService } from "./services/onboarding-service";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
 import { ApplicationRepository } from "./store/application-repository";
 import { AuditRepository } from "./store/audit-repository";
 import { CertificateRepository } from "./store/certificate-repository";
+import { FleetRepository } from "./store/fleet-repository";
 import { openDatabase, type Database } from "./store/database";
 import { OnboardingRepository } from "./store/onboarding-repository";
 import { UserRepository } from "./store/user-repository";
@@ -31,6 +36,7 @@ export interface GdsServices {
   onboarding: OnboardingService;
   users: UserService;
   audit: AuditRepository;
+  fleet: FleetService;
   close(): Promise<void>;
 }
 
@@ -62,6 +68,7 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     onboarding: new OnboardingService(new OnboardingRepository(db, clock), clock),
     users: new UserService(new UserRepository(db, clock), clock),
     audit: new AuditRepository(db, clock),
+    fleet: new FleetService(new FleetRepository(db), clock),
     close: () => db.close(),
   };
 }
@@ -128,6 +135,8 @@ export async function initDataFolder(config: GdsConfig, clock: Clock = systemClo
 /** A running GDS: its endpoint and a stop that closes server and database. */
 export interface RunningGds {
   endpointUrl: string;
+  /** Where the Prometheus series are served, when asked for. */
+  metricsUrl: string | null;
   services: GdsServices;
   init: InitReport;
   stop(): Promise<void>;
@@ -144,7 +153,14 @@ const CRL_FOLLOW_INTERVAL_MS = 5_000;
 /** init + services + OPC UA server, in that order. */
 export async function startGds(
   config: GdsConfig,
-  options: { clock?: Clock; env?: NodeJS.ProcessEnv; logError?: (m: string) => void; onboardingMs?: number } = {},
+  options: {
+    clock?: Clock;
+    env?: NodeJS.ProcessEnv;
+    logError?: (m: string) => void;
+    onboardingMs?: number;
+    /** Serve Prometheus series at http://HOST:PORT/metrics (host: loopback unless given). */
+    metrics?: { port: number; host?: string };
+  } = {},
 ): Promise<RunningGds> {
   const clock = options.clock ?? systemClock;
   const logError = options.logError ?? ((m: string) => console.error(m));
@@ -156,6 +172,7 @@ export async function startGds(
     await services.onboarding.refresh();
     // Loaded here so that CLI commands that only read data never load the OPC UA stack.
     const { startGdsServer } = await import("./opcua/gds-server.js");
+    const metrics = options.metrics ? new GdsMetrics(services.fleet) : null;
     const server = await startGdsServer({
       port: config.port,
       host: config.host,
@@ -174,7 +191,17 @@ export async function startGds(
       onboarding: services.onboarding,
       users: services.users,
       logError,
+      observeCall: metrics ? (method, status) => metrics.observeCall(method, status) : undefined,
     });
+    let metricsServer: MetricsServer | null = null;
+    if (metrics && options.metrics) {
+      try {
+        metricsServer = await startMetricsServer(metrics, options.metrics.port, options.metrics.host);
+      } catch (e) {
+        await server.stop();
+        throw new GdsError("Configuration", `cannot serve metrics on ${options.metrics.host ?? "127.0.0.1"}:${options.metrics.port}: ${(e as Error).message}`);
+      }
+    }
     let seenCrlNumber = (await services.certificates.currentCrl())?.crlNumber ?? 0;
     services.certificates.onCrlChanged(async (group, _type, crl) => {
       if (group === DEFAULT_APPLICATION_GROUP.name) seenCrlNumber = Math.max(seenCrlNumber, crl.crlNumber);
@@ -197,11 +224,13 @@ export async function startGds(
     followTimer.unref();
     return {
       endpointUrl: server.endpointUrl,
+      metricsUrl: metricsServer?.url ?? null,
       services,
       init,
       stop: async () => {
         clearInterval(crlTimer);
         clearInterval(followTimer);
+        await metricsServer?.stop();
         await server.stop();
         await services.close();
       },

@@ -8,6 +8,7 @@ import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
 import { registerOnboarding } from "./commands/onboarding";
 import { registerStart } from "./commands/start";
+import { registerStatus } from "./commands/status";
 import { registerUser } from "./commands/user";
 import { enterJsonMode, reportError } from "./output";
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerOnboarding(program);
   registerCa(program);
+  registerStatus(program);
   return program;
 }
 

@@ -33,7 +33,7 @@ import { updateApplication } from "./bindings/update-application";
 import { ChannelCertificateManager, UserCertificateManager } from "./certificate-managers";
 import { GDS_IDS, gdsNodeId } from "./gds-namespace";
 import { AuditEvents } from "./audit-events";
-import { bindMethod, bindNotImplemented, type ErrorLog, type MethodBinding } from "./method-binding";
+import { bindMethod, bindNotImplemented, type CallObserver, type ErrorLog, type MethodBinding } from "./method-binding";
 import { leaveAuthorizationToBinding } from "./method-permissions";
 import { OPCUA_GDS_NODESET, certificateRequestsObject, requestAdministrationBindings, restoreMethodDescriptions } from "./request-administration";
 import { bindReadOnlyTrustList } from "./trust-list-file";
@@ -63,6 +63,8 @@ export interface GdsServerOptions {
   onboarding: OnboardingService;
   users: UserService;
   logError: ErrorLog;
+  /** Told of every answered Directory and administration call (request counters). */
+  observeCall?: CallObserver;
 }
 
 /** A running GDS endpoint. */
@@ -177,7 +179,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   const directoryMethods = new Set(directoryNode.findReferencesExAsObject("HasComponent", BrowseDirection.Forward).map((n) => n.nodeId.toString()));
   for (const method of methodsBelow(directoryNode)) {
     const binding = directoryMethods.has(method.nodeId.toString()) ? byName.get(method.browseName.name ?? "") : undefined;
-    if (binding) bindMethod(method, binding, sources, o.logError, auditEvents);
+    if (binding) bindMethod(method, binding, sources, o.logError, auditEvents, o.observeCall);
     else if (!method.isBound()) bindNotImplemented(method);
     leaveAuthorizationToBinding(method);
   }
@@ -187,7 +189,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   const administration = new Map(requestAdministrationBindings(o.certificates).map((b) => [b.methodBrowseName, b.binding]));
   for (const method of certificateRequestsObject(addressSpace).getMethods()) {
     const binding = administration.get(method.browseName.name ?? "");
-    if (binding) bindMethod(method, binding, sources, o.logError);
+    if (binding) bindMethod(method, binding, sources, o.logError, undefined, o.observeCall);
     else bindNotImplemented(method);
     leaveAuthorizationToBinding(method);
   }

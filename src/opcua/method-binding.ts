@@ -31,11 +31,14 @@ export interface MethodBinding {
 /** Logs failures that are not the caller's fault, without any argument content. */
 export type ErrorLog = (message: string) => void;
 
+/** Told of every answered call (for request counters); must not throw. */
+export type CallObserver = (method: string, statusName: string) => void;
+
 /**
  * Binds `binding` to `method`: resolves the caller, checks access, calls, and maps every error to
  * a status code, since node-opcua would turn any exception into a bare BadInternalError.
  */
-export function bindMethod(method: UAMethod, binding: MethodBinding, sources: CallerSources, logError: ErrorLog, audit?: AuditEvents): void {
+export function bindMethod(method: UAMethod, binding: MethodBinding, sources: CallerSources, logError: ErrorLog, audit?: AuditEvents, observe?: CallObserver): void {
   const addressSpace = method.addressSpace;
   method.bindMethod(async (inputArguments: Variant[], context: ISessionContext): Promise<CallMethodResultOptions> => {
     let caller: Caller | null = null;
@@ -54,6 +57,7 @@ export function bindMethod(method: UAMethod, binding: MethodBinding, sources: Ca
     } finally {
       // Raised with the real outcome, refusals included: an audit trail that shows only successes hides attacks.
       audit?.raise(binding.name, method, caller, caller ? actorOf(caller) : "unknown", statusCode);
+      observe?.(binding.name, statusCode.name);
     }
   });
 }

@@ -205,3 +205,35 @@ export interface OnboardingStore {
   /** Closes the open window; false when none was open. */
   close(closedBy: string, nowMs: number, audit: AuditEntry): Promise<boolean>;
 }
+
+/** The current certificate of one application, group and type: what monitoring watches. */
+export interface CurrentCertificate {
+  serialHex: string;
+  applicationId: string;
+  applicationUri: string;
+  groupName: string;
+  certificateTypeName: string;
+  notAfterMs: number;
+  renewalAtMs: number;
+}
+
+/** Counts over the whole fleet, for `status` and monitoring. */
+export interface FleetCounts {
+  applications: number;
+  certificates: { valid: number; renewalDue: number; expired: number; revoked: number };
+  /** Unrevoked certificates that are still valid but expire before the given time. */
+  expiringSoon: number;
+  pendingRequests: number;
+}
+
+/** Read-only figures over the database (no locks, no audit). */
+export interface FleetStore {
+  /**
+   * The latest unrevoked, unexpired certificate of every application, group and type (an older
+   * one that a renewal replaced is not current any more).
+   */
+  currentCertificates(nowMs: number): Promise<CurrentCertificate[]>;
+  counts(nowMs: number, expiringBeforeMs: number): Promise<FleetCounts>;
+  /** CRL state of every CA that has one. */
+  crls(): Promise<Array<{ groupName: string; certificateTypeName: string } & CrlState>>;
+}

@@ -220,6 +220,23 @@ describe("opcua-gds CLI (built, end to end)", () => {
     assert.ok(!existsSync(neverDir), "start with a bad port created the data folder");
   });
 
+  it("status summarises the fleet (--json is one document); a bad --metrics-port is refused before anything is created", async () => {
+    const dir = await sharedData();
+    const status = await cliJson<{ applications: number; certificates: Record<string, number>; pendingRequests: number; crls: Array<{ ca: string; crlNumber: number }> }>(["status", "--json", "--data", dir]);
+    assert.equal(typeof status.applications, "number");
+    assert.deepEqual(Object.keys(status.certificates).sort(), ["expired", "renewalDue", "revoked", "valid"]);
+    assert.equal(status.pendingRequests, 0);
+    assert.ok(status.crls.some((c) => c.ca === "DefaultApplicationGroup/RsaSha256ApplicationCertificateType" && c.crlNumber >= 1));
+    const text = await cliOk(["status", "--data", dir]);
+    assert.match(text.stdout, /^applications\s+\d+/m);
+
+    const neverDir = path.join(root, "bad-metrics-port");
+    const bad = await cli(["start", "--metrics-port", "http", "--data", neverDir, "--host", "127.0.0.1"], { timeoutMs: 20_000 });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--metrics-port "http" is not a TCP port/);
+    assert.ok(!existsSync(neverDir), "start with a bad metrics port created the data folder");
+  });
+
   it("start serves on PostgreSQL (--db postgres://): register over OPC UA, list, show and unregister with the CLI, SIGTERM exits 0", async () => {
     const database = await createTestDatabase("postgres");
     try {

@@ -15,8 +15,9 @@ const ALLOWED: Record<string, string[]> = {
   config: ["domain", "config"],
   opcua: ["domain", "services", "opcua"],
   client: ["domain", "client"],
+  metrics: ["domain", "services", "metrics"],
   cli: ["domain", "services", "config", "cli", "app.ts"],
-  "app.ts": ["domain", "services", "store", "ca", "config", "opcua"],
+  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "metrics"],
   "index.ts": ["app.ts", "config", "client"],
 };
 

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { startGds } from "../../app";
 import { resolveConfig } from "../../config/config";
 import { parseDurationMs } from "../../domain/duration";
+import { invalidArgument } from "../../domain/errors";
 import { say } from "../output";
 import { withDataOptions } from "./common";
 
@@ -13,6 +14,15 @@ interface StartOptions {
   strictTrust?: boolean;
   approval?: string;
   onboarding?: string;
+  metricsPort?: string;
+  metricsHost?: string;
+}
+
+function parseMetricsPort(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidArgument(`--metrics-port "${value}" is not a TCP port (0 to 65535)`);
+  return port;
 }
 
 /** How long a shutdown may take before the process exits anyway. */
@@ -26,12 +36,19 @@ export function registerStart(program: Command): void {
     .option("--strict-trust", "refuse secure channels from clients whose certificate is not trusted")
     .option("--onboarding <duration>", "open an onboarding window at start, e.g. 2h: unknown devices may enrol themselves (requests wait for approval)")
     .option("--approval <mode>", "auto (default): requests of CA admins and self-renewals are issued at once; manual: every request waits for approval")
+    .option("--metrics-port <port>", "serve Prometheus series at http://127.0.0.1:PORT/metrics (env OPCUA_GDS_METRICS_PORT)")
+    .option("--metrics-host <address>", "address of the metrics endpoint (default 127.0.0.1; 0.0.0.0 for every interface)")
     .action(async (options: StartOptions) => {
       const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, strictTrust: options.strictTrust, approval: options.approval });
-      const gds = await startGds(config, { onboardingMs: options.onboarding ? parseDurationMs(options.onboarding) : undefined });
+      const metricsPort = parseMetricsPort(options.metricsPort ?? (process.env.OPCUA_GDS_METRICS_PORT || undefined));
+      const gds = await startGds(config, {
+        onboardingMs: options.onboarding ? parseDurationMs(options.onboarding) : undefined,
+        metrics: metricsPort === undefined ? undefined : { port: metricsPort, host: options.metricsHost },
+      });
       const admin = gds.init.admin;
       if (admin?.generated) say(`initial administrator: ${admin.name}  password: ${admin.password}  (shown once)`);
       say(`opcua-gds listening on ${gds.endpointUrl} (data: ${config.dataDir})`);
+      if (gds.metricsUrl) say(`metrics at ${gds.metricsUrl}`);
 
       await new Promise<void>((resolve) => {
         let stopping = false;

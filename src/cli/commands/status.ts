@@ -1,0 +1,19 @@
+import type { Command } from "commander";
+import { printJson, say } from "../output";
+import { withDataOptions, withServices, type DataOptions } from "./common";
+
+/** `opcua-gds status`: one screen that says whether the fleet is healthy. */
+export function registerStatus(program: Command): void {
+  withDataOptions(program.command("status").description("fleet summary: applications, certificates by state, expiring soon, pending requests, CRLs"))
+    .option("--json", "print as JSON")
+    .action(async (options: DataOptions) => {
+      const status = await withServices(options, (s) => s.fleet.status());
+      if (options.json) return printJson(status);
+      const c = status.certificates;
+      say(`applications            ${status.applications}`);
+      say(`certificates            ${c.valid} valid, ${c.renewalDue} due for renewal, ${c.expired} expired, ${c.revoked} revoked`);
+      say(`expiring within ${status.expiringWindowDays} days ${status.expiringSoon}${status.expiringSoon > 0 ? "  (opcua-gds cert list --expiring 30d)" : ""}`);
+      say(`pending requests        ${status.pendingRequests}${status.pendingRequests > 0 ? "  (opcua-gds request list --pending)" : ""}`);
+      for (const crl of status.crls) say(`CRL ${crl.ca}  number ${crl.crlNumber}, next update ${crl.nextUpdate}`);
+    });
+}
