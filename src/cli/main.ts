@@ -7,6 +7,7 @@ import { registerCert } from "./commands/cert";
 import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
 import { registerOnboarding } from "./commands/onboarding";
+import { registerSimulate } from "./commands/simulate";
 import { registerStart } from "./commands/start";
 import { registerStatus } from "./commands/status";
 import { registerUser } from "./commands/user";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerOnboarding(program);
   registerCa(program);
   registerStatus(program);
+  registerSimulate(program);
   return program;
 }
 

@@ -4,6 +4,7 @@ import { resolveConfig } from "../../config/config";
 import { parseDurationMs } from "../../domain/duration";
 import { invalidArgument } from "../../domain/errors";
 import { say } from "../output";
+import { runUntilSignal } from "../run-until-signal";
 import { withDataOptions } from "./common";
 
 interface StartOptions {
@@ -24,9 +25,6 @@ function parseMetricsPort(value: string | undefined): number | undefined {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidArgument(`--metrics-port "${value}" is not a TCP port (0 to 65535)`);
   return port;
 }
-
-/** How long a shutdown may take before the process exits anyway. */
-const SHUTDOWN_LIMIT_MS = 10_000;
 
 /** `opcua-gds start`: serves the GDS until SIGTERM or SIGINT. */
 export function registerStart(program: Command): void {
@@ -50,28 +48,7 @@ export function registerStart(program: Command): void {
       say(`opcua-gds listening on ${gds.endpointUrl} (data: ${config.dataDir})`);
       if (gds.metricsUrl) say(`metrics at ${gds.metricsUrl}`);
 
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) return;
-          stopping = true;
-          say(`${signal}: stopping`);
-          const limit = setTimeout(() => {
-            process.stderr.write("opcua-gds: shutdown took longer than 10 s, exiting\n");
-            process.exit(1);
-          }, SHUTDOWN_LIMIT_MS);
-          limit.unref();
-          gds.stop().then(
-            () => resolve(),
-            (e: Error) => {
-              process.stderr.write(`opcua-gds: error while stopping: ${e.message}\n`);
-              resolve();
-            },
-          );
-        };
-        process.once("SIGTERM", () => stop("SIGTERM"));
-        process.once("SIGINT", () => stop("SIGINT"));
-      });
+      await runUntilSignal("opcua-gds", () => gds.stop());
       say("stopped");
     });
 }
