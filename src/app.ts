@@ -173,6 +173,7 @@ export async function startGds(
       certificates: services.certificates,
       onboarding: services.onboarding,
       users: services.users,
+      audit: services.audit,
       logError,
     });
     let seenCrlNumber = (await services.certificates.currentCrl())?.crlNumber ?? 0;
