@@ -190,6 +190,7 @@ export async function startGds(
       certificates: services.certificates,
       onboarding: services.onboarding,
       users: services.users,
+      audit: services.audit,
       logError,
       observeCall: metrics ? (method, status) => metrics.observeCall(method, status) : undefined,
     });

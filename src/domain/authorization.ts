@@ -52,6 +52,13 @@ export const CERTIFICATE_ADMIN: AccessRule = {
   anyOf: ["CertificateAuthorityAdmin"],
 };
 
+/** Push management of the GDS itself (OPC 10000-12 §7.10): SignAndEncrypt and SecurityAdmin. */
+export const SECURITY_ADMIN: AccessRule = {
+  minChannel: ChannelSecurity.SignAndEncrypt,
+  authenticated: true,
+  anyOf: ["SecurityAdmin"],
+};
+
 /** Any session on an authenticated (signed) channel. */
 export const SIGNED_CHANNEL: AccessRule = { minChannel: ChannelSecurity.Sign, authenticated: false, anyOf: [] };
 

@@ -13,6 +13,7 @@ import type { CertificateService } from "../services/certificate-service";
 import type { DirectoryService } from "../services/directory-service";
 import type { OnboardingService } from "../services/onboarding-service";
 import type { UserService } from "../services/user-service";
+import type { AuditLog } from "../services/ports";
 import { checkRevocationStatus } from "./bindings/check-revocation-status";
 import { findApplications } from "./bindings/find-applications";
 import { finishRequest } from "./bindings/finish-request";
@@ -38,8 +39,9 @@ import { OPCUA_GDS_NODESET, certificateRequestsObject, requestAdministrationBind
 import { bindReadOnlyTrustList } from "./trust-list-file";
 import { SECURITY_POLICIES } from "./security-policies";
 import { resolveCaller } from "./caller-resolver";
-import { checkChannel, SIGNED_CHANNEL } from "../domain/authorization";
-import { CERTIFICATE_GROUPS } from "../domain/certificate-groups";
+import { authorize, checkChannel, SECURITY_ADMIN, SIGNED_CHANNEL } from "../domain/authorization";
+import { CERTIFICATE_GROUPS, DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
+import { installServerConfiguration, sessionUserName } from "./server-configuration";
 import { GdsError } from "../domain/errors";
 
 /** Everything the OPC UA server needs; built by the composition root. */
@@ -62,6 +64,8 @@ export interface GdsServerOptions {
   certificates: CertificateService;
   onboarding: OnboardingService;
   users: UserService;
+  /** Where changes pushed to the GDS itself (its certificate, its trust list) are recorded. */
+  audit: AuditLog;
   logError: ErrorLog;
   /** Told of every answered Directory and administration call (request counters). */
   observeCall?: CallObserver;
@@ -192,6 +196,25 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     else bindNotImplemented(method);
     leaveAuthorizationToBinding(method);
   }
+
+  // The GDS as a push target (OPC 10000-12 §7.10): UaExpert or another GDS manages its certificate
+  // and channel trust list. The GDS's own CA and current CRL stay trusted whatever is pushed, so that
+  // a pushed trust list can never lock out the applications the GDS issued certificates to.
+  installServerConfiguration(server, {
+    authorize: async (context) => authorize(await resolveCaller(context, sources), SECURITY_ADMIN),
+    actorOf: sessionUserName,
+    retainedTrust: () => o.certificates.trustListContent(DEFAULT_APPLICATION_GROUP),
+    serverCapabilities: ["GDS"],
+    onApplied: (change) =>
+      o.audit.append({
+        actor: change.actor,
+        action: change.kind === "certificate" ? "ServerCertificateUpdated" : "ServerTrustListUpdated",
+        subject: change.kind === "certificate" ? `GDS certificate ${change.detail}` : "GDS channel trust list",
+        outcome: "Good",
+        details: change.kind === "trustList" ? `by ${change.detail}` : undefined,
+      }),
+    logError: o.logError,
+  });
 
   await server.start();
   return {

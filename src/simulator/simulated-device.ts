@@ -4,7 +4,7 @@ import path from "node:path";
 import { MessageSecurityMode, NodeId, OPCUACertificateManager, OPCUAServer, StatusCodes, WellKnownRoles, nodesets } from "node-opcua";
 import { ChannelCertificateManager } from "../opcua/certificate-managers";
 import { SECURITY_POLICIES } from "../opcua/security-policies";
-import { installServerConfiguration } from "../opcua/server-configuration";
+import { dropAllChannels, installServerConfiguration } from "../opcua/server-configuration";
 import { StatusFault } from "../opcua/status-fault";
 
 /** How a simulated device behaves towards push management. */
@@ -35,6 +35,9 @@ export interface DeviceEnvironment {
 /** A started device and how to stop it. */
 export interface RunningDevice {
   endpointUrl: string;
+  /** Stops listening, drops every channel and waits for changes being written: quick, the device is gone from the network. */
+  close(): Promise<void>;
+  /** close(), then frees the server (its address space): the expensive part. */
   stop(): Promise<void>;
 }
 
@@ -92,7 +95,7 @@ export async function startSimulatedDevice(device: SimulatedDeviceOptions, env: 
     },
   } as ConstructorParameters<typeof OPCUAServer>[0]);
   await server.initialize();
-  installServerConfiguration(server, {
+  const configuration = installServerConfiguration(server, {
     canRegeneratePrivateKey: behaviour !== "no-key-generation",
     supportedPrivateKeyFormats: ["PFX", "PEM"],
     maxTrustListSize: env.maxTrustListSize,
@@ -106,9 +109,20 @@ export async function startSimulatedDevice(device: SimulatedDeviceOptions, env: 
     },
   });
   await server.start();
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      const suspended = server.suspendEndPoints();
+      dropAllChannels(server);
+      await suspended;
+      await configuration.idle();
+    })());
   return {
     endpointUrl: server.getEndpointUrl(),
+    close,
     stop: async () => {
+      await close();
+      // Endpoints already closed are skipped by node-opcua's shutdown; what is left is freeing the engine.
       await server.shutdown(0);
     },
   };

@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { X509Certificate, createPublicKey, webcrypto } from "node:crypto";
+import { X509Certificate, webcrypto } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import {
@@ -132,6 +132,7 @@ export async function getRejectedList(session: ClientSession): Promise<Buffer[]>
 export class TestCa {
   private constructor(
     readonly authority: CertificateAuthority,
+    /** A temporary folder for the files it writes (removed by dispose). */
     readonly folder: string,
   ) {}
 
@@ -139,6 +140,11 @@ export class TestCa {
     const folder = await tempDir("push-ca");
     const authority = await CertificateAuthority.loadOrCreate(path.join(folder, "ca"), { keySize: 2048, lifetimeDays: 30, subject: `CN=${name}, O=opcua-gds` }, systemClock);
     return new TestCa(authority, folder);
+  }
+
+  /** An existing CA (a GDS's own, from its data folder); files it writes go to a temporary folder. */
+  static async load(caFolder: string): Promise<TestCa> {
+    return new TestCa(await CertificateAuthority.load(caFolder, systemClock), await tempDir("push-ca-files"));
   }
 
   get certificateDer(): Buffer {
@@ -260,7 +266,7 @@ export async function presentedCertificate(endpointUrl: string): Promise<Buffer>
 
 /** The SPKI of a certificate's public key, to compare keys. */
 export function spkiOf(certificateDer: Buffer): Buffer {
-  return createPublicKey(new X509Certificate(certificateDer).publicKey).export({ type: "spki", format: "der" });
+  return new X509Certificate(certificateDer).publicKey.export({ type: "spki", format: "der" });
 }
 
 /** Disposes the client PKI stores made by this process. */

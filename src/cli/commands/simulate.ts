@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { invalidArgument } from "../../domain/errors";
-import { startSimulatedDevices } from "../../simulator";
+import { startSimulatedFleet, type SimulatedFleet } from "../../simulator";
 import { enterJsonMode, printJson, readStdin, say } from "../output";
 import { runUntilSignal } from "../run-until-signal";
 
@@ -29,6 +29,21 @@ function indexList(text: string | undefined, name: string, count: number): numbe
     if (part.trim() === "" || !Number.isInteger(n) || n < 0 || n >= count) throw invalidArgument(`${name} takes device indexes from 0 to ${count - 1}, separated by commas; got ${JSON.stringify(part)}`);
     return n;
   });
+}
+
+/** How long freeing the devices may take after they left the network; the process exits anyway. */
+const FREE_BUDGET_MS = 3_000;
+
+/**
+ * Takes every device off the network (listeners closed, channels dropped, writes finished), then
+ * frees them for at most FREE_BUDGET_MS: a hundred address spaces take seconds of CPU on two busy
+ * cores, and the process exits right after, which frees them too.
+ */
+async function leave(fleet: SimulatedFleet): Promise<void> {
+  await fleet.close();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([fleet.stop(), new Promise<void>((resolve) => (timer = setTimeout(resolve, FREE_BUDGET_MS)))]);
+  clearTimeout(timer);
 }
 
 /** `opcua-gds simulate`: runs N push-capable OPC UA servers on 127.0.0.1 until SIGTERM or SIGINT. */
@@ -60,12 +75,12 @@ export function registerSimulate(program: Command): void {
         if (behaviours[i]) throw invalidArgument(`device ${i} cannot both refuse certificates and lack key generation`);
         behaviours[i] = "no-key-generation";
       }
-      const fleet = await startSimulatedDevices({ count, basePort, dataFolder: options.data, user: options.user, password, behaviours });
+      const fleet = await startSimulatedFleet({ count, basePort, dataFolder: options.data, user: options.user, password, behaviours });
       const rows = fleet.devices.map((d) => ({ ...d, behaviour: behaviours[d.index] ?? "normal" }));
       if (options.json) printJson(rows);
       else for (const d of rows) say(`device ${d.index}  ${d.endpointUrl}  ${d.applicationUri}  ${d.behaviour}`);
       say("ready");
-      await runUntilSignal("opcua-gds simulate", () => fleet.stop());
+      await runUntilSignal("opcua-gds simulate", () => leave(fleet));
       say("stopped");
     });
 }

@@ -52,6 +52,8 @@ export class ConfigurationState {
   /** The key made by CreateSigningRequest(RegeneratePrivateKey), until UpdateCertificate uses it or another replaces it. */
   pendingKey: KeyObject | null = null;
   private trustListUpdatedAt = new Date();
+  /** Changes being written to disk, so that a stop can wait for them (a key without its certificate helps nobody). */
+  private readonly writing = new Set<Promise<unknown>>();
 
   constructor(
     readonly server: OPCUAServer,
@@ -151,8 +153,26 @@ export class ConfigurationState {
     });
   }
 
+  /** Resolves once no change is being written. */
+  async idle(): Promise<void> {
+    while (this.writing.size > 0) await Promise.allSettled([...this.writing]);
+  }
+
+  private async tracked<T>(work: Promise<T>): Promise<T> {
+    this.writing.add(work);
+    try {
+      return await work;
+    } finally {
+      this.writing.delete(work);
+    }
+  }
+
   /** Writes `content` (with the retained trust) to the trust store and reloads it. */
-  async installTrustList(content: TrustListContent): Promise<void> {
+  installTrustList(content: TrustListContent): Promise<void> {
+    return this.tracked(this.writeTrustList(content));
+  }
+
+  private async writeTrustList(content: TrustListContent): Promise<void> {
     const retained = this.options.retainedTrust ? await this.options.retainedTrust() : {};
     await this.store.replace(withRetained(content, retained), 15);
     await this.store.reload();
@@ -168,7 +188,11 @@ export class ConfigurationState {
     dropUntrustedChannels(this.server, this.manager).catch((e: Error) => this.options.logError(`re-checking channels failed: ${e.message}`));
   }
 
-  private async installCertificate(staged: StagedCertificate): Promise<void> {
+  private installCertificate(staged: StagedCertificate): Promise<void> {
+    return this.tracked(this.writeCertificate(staged));
+  }
+
+  private async writeCertificate(staged: StagedCertificate): Promise<void> {
     const keyPem = staged.privateKey.export({ type: "pkcs8", format: "pem" }) as string;
     // The chain goes with the leaf, so that clients that trust only the root can build it.
     const chainPem = [staged.certificateDer, ...staged.issuersDer].map(pemOf).join("");

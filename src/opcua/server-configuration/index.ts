@@ -31,6 +31,7 @@ import { trustListWriter } from "./trust-list-writer";
 import { certificateUpdatedFields, updateCertificate } from "./update-certificate";
 
 export type { AppliedChange, PrivateKeyFormat, ServerConfigurationOptions } from "./options";
+export { dropAllChannels } from "./endpoint-certificate";
 
 /** Standard NodeIds (ns0) of the ServerConfiguration object (OPC 10000-12 §7.10) in node-opcua's standard NodeSet. */
 const IDS = {
@@ -54,6 +55,8 @@ export interface ServerConfiguration {
   readTrustList(): Promise<TrustListContent>;
   /** When the trust list in use last changed (by a client or at start). */
   lastTrustListUpdate(): Date;
+  /** Resolves once no certificate, key or trust list is being written (before a shutdown). */
+  idle(): Promise<void>;
 }
 
 const ns0 = (id: number) => new NodeId(NodeId.NodeIdType.NUMERIC, id, 0);
@@ -166,5 +169,5 @@ export function installServerConfiguration(server: OPCUAServer, options: ServerC
     logError: resolved.logError,
   });
 
-  return { readTrustList: () => state.store.read(), lastTrustListUpdate: () => state.lastTrustListUpdate() };
+  return { readTrustList: () => state.store.read(), lastTrustListUpdate: () => state.lastTrustListUpdate(), idle: () => state.idle() };
 }

@@ -60,6 +60,18 @@ export class PkiStore {
         }
       }
     }
+    if ((masks & TrustListMasks.TrustedCertificates) !== 0) await this.forgetRejected(content.trustedCertificates);
+  }
+
+  /**
+   * Forgets the rejection of certificates that are now trusted: node-opcua-pki refuses a
+   * certificate found in rejected/ even when trusted/ holds it too.
+   */
+  async forgetRejected(trusted: Buffer[]): Promise<void> {
+    const digests = new Set(trusted.map(digestOf));
+    for (const file of await this.filesOf(this.manager.rejectedFolder, "CERTIFICATE")) {
+      if (digests.has(digestOf(file.der))) await fs.rm(file.path, { force: true });
+    }
   }
 
   /** Re-reads the trust store into the certificate manager, so that new channels are checked against it. */
