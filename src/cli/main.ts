@@ -7,6 +7,7 @@ import { registerCert } from "./commands/cert";
 import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
 import { registerOnboarding } from "./commands/onboarding";
+import { registerPush } from "./commands/push";
 import { registerStart } from "./commands/start";
 import { registerUser } from "./commands/user";
 import { enterJsonMode, reportError } from "./output";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerOnboarding(program);
   registerCa(program);
+  registerPush(program);
   return program;
 }
 

@@ -1,0 +1,701 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { ApplicationType, type ApplicationRecord } from "../domain/application";
+import { formatApplicationId } from "../domain/application-id";
+import { CERTIFICATE_TYPES, DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
+import { summarizeCertificate, type CertificateSummary } from "../domain/certificate-summary";
+import type { Clock } from "../domain/clock";
+import { GdsError, invalidArgument, isGdsError } from "../domain/errors";
+import { compileLikePattern } from "../domain/like-pattern";
+import {
+  DEFAULT_RETRY_POLICY,
+  PushFailure,
+  decideDeviceCertificate,
+  hasReached,
+  replacesCertificate,
+  retryDelayMs,
+  trustListDigest,
+  writesTrustList,
+  type PushJobRecord,
+  type PushOperation,
+  type PushOutcome,
+  type PushStep,
+  type RetryPolicy,
+  type TrustListLists,
+} from "../domain/push";
+import { thumbprintOf } from "../domain/thumbprint";
+import type { CertificateService } from "./certificate-service";
+import type { ApplicationStore, SecretSealer } from "./ports";
+import type { DeviceConnector, DeviceIdentity, DeviceSession, DeviceTarget, PushJobStore, PushSettings, PushSettingsStore } from "./push-ports";
+
+/** How pushes behave; defaults in DEFAULT_PUSH_POLICY. */
+export interface PushPolicy {
+  /** Ask devices for a new key pair at every certificate push (CreateSigningRequest RegeneratePrivateKey). */
+  regeneratePrivateKey: boolean;
+  retry: RetryPolicy;
+  /** A claimed job's lease lasts the attempt's timeout plus this; after it, another instance may resume the job. */
+  leaseMarginMs: number;
+  /** How often a run looks for jobs that became due (retries). */
+  pollIntervalMs: number;
+  /** How often verification asks the endpoint for its certificate after ApplyChanges. */
+  verifyPollMs: number;
+}
+
+export const DEFAULT_PUSH_POLICY: PushPolicy = {
+  regeneratePrivateKey: true,
+  retry: DEFAULT_RETRY_POLICY,
+  leaseMarginMs: 30_000,
+  pollIntervalMs: 250,
+  verifyPollMs: 300,
+};
+
+/** Fleet-wide credentials (OPCUA_GDS_PUSH_USER / OPCUA_GDS_PUSH_PASSWORD) for devices without their own. */
+export interface FleetCredentials {
+  userName?: string;
+  password?: string;
+}
+
+/** Credentials of one device: a user name and password, an X509 user token, or none (the fleet default). */
+export type PushCredentials = { userName: string; password: string } | { certificateDer: Buffer; privateKeyPem: string } | null;
+
+/** Which applications a run pushes to. */
+export interface PushSelection {
+  applicationIds?: string[];
+  /** Every server application. */
+  all?: boolean;
+  /** Only applications whose ApplicationUri matches this Like pattern (alone: every match). */
+  uriPattern?: string;
+}
+
+/** Options of one run (`opcua-gds push`). */
+export interface PushRunOptions {
+  operation: PushOperation;
+  selection: PushSelection;
+  concurrency: number;
+  /** Longest time of one attempt on one device. */
+  timeoutMs: number;
+  /** Attempts after the first one, with exponential back-off, for failures that waiting can cure. */
+  retries: number;
+  /** Pin the certificate an unknown device presents now (the operator has seen it out of band). */
+  trustDeviceCertificate: boolean;
+  /** Each finished device, as it finishes. */
+  onOutcome?: (outcome: PushOutcome, done: number, total: number) => void;
+  /** A failed attempt that will be retried. */
+  onRetry?: (applicationUri: string, reason: string, delayMs: number) => void;
+  /** Stops claiming; running attempts are abandoned at once and their jobs released for a later run. */
+  signal?: AbortSignal;
+}
+
+/** One entry of a dry run: what a push would do to one device. */
+export interface PushPlanEntry {
+  applicationId: string;
+  applicationUri: string;
+  endpointUrl: string | null;
+  credentials: string;
+  deviceCertificate: string;
+  activeJob: { jobId: string; state: string; step: PushStep; owner: string | null } | null;
+  skip: string | null;
+}
+
+/** Push settings as shown to an operator (never a secret). */
+export interface PushSettingsView {
+  applicationId: string;
+  applicationUri: string;
+  endpointUrl: string | null;
+  endpointIsDefault: boolean;
+  credentials: string;
+  pinnedThumbprint: string | null;
+  extraTrustedCertificates: string[];
+}
+
+/** For tests: called after each step a job records; throwing PushInterrupted leaves the job as a crash would. */
+export type StepHook = (job: PushJobRecord, step: PushStep) => void | Promise<void>;
+
+/** Thrown by a StepHook (or a stop signal) to end an attempt as if the process had died there. */
+export class PushInterrupted extends Error {
+  constructor(message = "interrupted") {
+    super(message);
+    this.name = "PushInterrupted";
+  }
+}
+
+interface Candidate {
+  app: ApplicationRecord;
+  skip: string | null;
+}
+
+/** An attempt in progress: the sessions to close when it must stop. */
+interface AttemptContext {
+  sessions: Set<DeviceSession>;
+  stopped: string | null;
+}
+
+const RSA_SHA256 = CERTIFICATE_TYPES.RsaSha256ApplicationCertificateType.nodeNumericId;
+
+/**
+ * Push certificate management (OPC 10000-12 §7.10): the GDS writes trust lists and certificates to
+ * servers through their ServerConfiguration, one device or a fleet, as jobs in the database that a
+ * crash or restart resumes from the step reached without issuing twice.
+ */
+export class PushService {
+  constructor(
+    private readonly applications: ApplicationStore,
+    private readonly certificates: CertificateService,
+    private readonly jobs: PushJobStore,
+    private readonly settings: PushSettingsStore,
+    private readonly connector: () => Promise<DeviceConnector>,
+    private readonly secrets: SecretSealer,
+    private readonly clock: Clock,
+    private readonly options: {
+      /** Names this process as the owner of the jobs it claims. */
+      instanceId: string;
+      fleet: FleetCredentials;
+      policy?: PushPolicy;
+      afterStep?: StepHook;
+    },
+  ) {}
+
+  private get policy(): PushPolicy {
+    return this.options.policy ?? DEFAULT_PUSH_POLICY;
+  }
+
+  private async application(applicationId: string): Promise<ApplicationRecord> {
+    const app = await this.applications.get(applicationId);
+    if (!app) throw new GdsError("NotFound", `no application with id ${formatApplicationId(applicationId)}`);
+    return app;
+  }
+
+  // ---- settings ------------------------------------------------------------------------------
+
+  /** Stores the credentials the GDS logs in with on this device (null: back to the fleet default). */
+  async setCredentials(actor: string, applicationId: string, credentials: PushCredentials): Promise<PushSettingsView> {
+    const app = await this.application(applicationId);
+    let change: Parameters<PushSettingsStore["change"]>[1];
+    let details: string;
+    if (credentials === null) {
+      change = { userName: null, sealedPassword: null, userCertificateDer: null, sealedUserPrivateKey: null };
+      details = "cleared: fleet default";
+    } else if ("userName" in credentials) {
+      if (!credentials.userName || credentials.userName.length > 256 || /[\u0000-\u001f]/.test(credentials.userName)) throw invalidArgument("the user name must be 1 to 256 printable characters");
+      if (credentials.password.length > 1024) throw invalidArgument("the password is longer than 1024 characters");
+      change = { userName: credentials.userName, sealedPassword: this.secrets.seal(credentials.password), userCertificateDer: null, sealedUserPrivateKey: null };
+      details = `user ${credentials.userName}`;
+    } else {
+      const summary = summarizeCertificate(credentials.certificateDer);
+      change = { userName: null, sealedPassword: null, userCertificateDer: credentials.certificateDer, sealedUserPrivateKey: this.secrets.seal(credentials.privateKeyPem) };
+      details = `X509 user certificate ${summary.thumbprint}`;
+    }
+    const saved = await this.settings.change(applicationId, change, this.clock.nowMs(), this.audit(actor, "PushCredentialsChanged", app, details));
+    return this.view(app, saved);
+  }
+
+  /** Sets the endpoint pushes go to (null: the application's first DiscoveryUrl). */
+  async setEndpoint(actor: string, applicationId: string, endpointUrl: string | null): Promise<PushSettingsView> {
+    const app = await this.application(applicationId);
+    if (endpointUrl !== null && !/^opc\.tcp:\/\/[^\s/]+/i.test(endpointUrl)) throw invalidArgument(`"${endpointUrl.slice(0, 80)}" is not an opc.tcp:// endpoint URL`);
+    const saved = await this.settings.change(applicationId, { endpointUrl }, this.clock.nowMs(), this.audit(actor, "PushEndpointChanged", app, endpointUrl ?? "default: first DiscoveryUrl"));
+    return this.view(app, saved);
+  }
+
+  /** The push settings of an application, without secrets. */
+  async settingsOf(applicationId: string): Promise<PushSettingsView> {
+    const app = await this.application(applicationId);
+    return this.view(app, await this.settings.get(applicationId));
+  }
+
+  private view(app: ApplicationRecord, s: PushSettings | null): PushSettingsView {
+    return {
+      applicationId: app.applicationId,
+      applicationUri: app.applicationUri,
+      endpointUrl: this.endpointOf(app, s),
+      endpointIsDefault: !s?.endpointUrl,
+      credentials: this.describeCredentials(s),
+      pinnedThumbprint: s?.pinnedThumbprint ?? null,
+      extraTrustedCertificates: (s?.extraTrustedCertificates ?? []).map((c) => thumbprintOf(c)),
+    };
+  }
+
+  private endpointOf(app: ApplicationRecord, s: PushSettings | null): string | null {
+    return s?.endpointUrl ?? app.discoveryUrls.find((u) => /^opc\.tcp:/i.test(u)) ?? null;
+  }
+
+  private describeCredentials(s: PushSettings | null): string {
+    if (s?.userCertificateDer) return `X509 user certificate ${thumbprintOf(s.userCertificateDer)} (device)`;
+    if (s?.userName) return `user '${s.userName}' (device)`;
+    if (this.options.fleet.userName) return `user '${this.options.fleet.userName}' (fleet default)`;
+    return "anonymous (no credentials set)";
+  }
+
+  private identityOf(s: PushSettings | null): DeviceIdentity {
+    if (s?.userCertificateDer && s.sealedUserPrivateKey) return { type: "certificate", certificateDer: s.userCertificateDer, privateKeyPem: this.secrets.open(s.sealedUserPrivateKey).toString("utf8") };
+    if (s?.userName) return { type: "userName", userName: s.userName, password: s.sealedPassword ? this.secrets.open(s.sealedPassword).toString("utf8") : "" };
+    if (this.options.fleet.userName) return { type: "userName", userName: this.options.fleet.userName, password: this.options.fleet.password ?? "" };
+    return { type: "anonymous" };
+  }
+
+  private audit(actor: string, action: string, app: ApplicationRecord, details?: string) {
+    return { actor, action, subject: `${formatApplicationId(app.applicationId)} ${app.applicationUri}`, outcome: "Good", details };
+  }
+
+  // ---- first contact -------------------------------------------------------------------------
+
+  /**
+   * `app trust`: shows the certificate the device presents and pins it, so that later pushes
+   * accept it. With `expectThumbprint` it pins only that certificate (checked out of band).
+   */
+  async trustDevice(actor: string, applicationId: string, options: { timeoutMs: number; expectThumbprint?: string }): Promise<{ certificate: CertificateSummary; issuedByGds: boolean; pinned: boolean; endpointUrl: string }> {
+    const app = await this.application(applicationId);
+    const s = await this.settings.get(applicationId);
+    const endpointUrl = this.endpointOf(app, s);
+    if (!endpointUrl) throw invalidArgument(`${formatApplicationId(app.applicationId)} has no opc.tcp DiscoveryUrl: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``);
+    const der = await (await this.connector()).presentedCertificate(endpointUrl, options.timeoutMs);
+    const certificate = summarizeCertificate(der);
+    const issuedByGds = await this.certificates.isCurrentCertificateOf(applicationId, der);
+    const expected = options.expectThumbprint?.replace(/[:\s]/g, "").toLowerCase();
+    if (expected && expected !== certificate.thumbprint) {
+      throw new GdsError("Conflict", `the device presents thumbprint ${certificate.thumbprint}, not ${expected}: nothing was pinned`);
+    }
+    await this.settings.change(applicationId, { pinnedThumbprint: certificate.thumbprint }, this.clock.nowMs(), this.audit(actor, "DeviceCertificatePinned", app, `thumbprint=${certificate.thumbprint} subject=${certificate.subject}`));
+    return { certificate, issuedByGds, pinned: true, endpointUrl };
+  }
+
+  private async acceptDevice(actor: string, app: ApplicationRecord, settings: PushSettings | null, der: Buffer, trustOnFirstUse: boolean): Promise<void> {
+    const thumbprint = thumbprintOf(der);
+    const decision = decideDeviceCertificate({
+      thumbprint,
+      pinnedThumbprint: settings?.pinnedThumbprint ?? null,
+      issuedByGds: await this.certificates.isCurrentCertificateOf(app.applicationId, der),
+      trustOnFirstUse,
+      applicationIdText: formatApplicationId(app.applicationId),
+    });
+    if (!decision.accept) throw new PushFailure("device-untrusted", decision.reason);
+    if (decision.by === "pinned-now") {
+      await this.settings.change(app.applicationId, { pinnedThumbprint: thumbprint }, this.clock.nowMs(), this.audit(actor, "DeviceCertificatePinned", app, `thumbprint=${thumbprint} (--trust-device-certificate)`));
+      if (settings) settings.pinnedThumbprint = thumbprint;
+    }
+  }
+
+  // ---- rejected certificates -----------------------------------------------------------------
+
+  /**
+   * GetRejectedList of a device: the certificates of clients it refused. With `trustThumbprint`,
+   * adds that one to the device's trust list (AddCertificate) and keeps it in every trust list the
+   * GDS pushes to the device afterwards.
+   */
+  async rejectedCertificates(actor: string, applicationId: string, options: { timeoutMs: number; trustThumbprint?: string }): Promise<{ rejected: CertificateSummary[]; trusted: CertificateSummary | null }> {
+    const app = await this.application(applicationId);
+    const s = await this.settings.get(applicationId);
+    const device = await this.openDevice(actor, app, s, options.timeoutMs, false);
+    try {
+      const list = await device.getRejectedList();
+      const rejected = list.map((der) => summarizeCertificate(der));
+      if (!options.trustThumbprint) return { rejected, trusted: null };
+      const wanted = options.trustThumbprint.replace(/[:\s]/g, "").toLowerCase();
+      const index = rejected.findIndex((r) => r.thumbprint === wanted);
+      if (index < 0) throw new GdsError("NotFound", `the device's rejected list holds no certificate with thumbprint ${wanted}`);
+      await device.addCertificate(list[index], true);
+      const extra = (s?.extraTrustedCertificates ?? []).filter((c) => thumbprintOf(c) !== wanted);
+      await this.settings.change(applicationId, { extraTrustedCertificates: [...extra, list[index]] }, this.clock.nowMs(), this.audit(actor, "DeviceTrustAdded", app, `thumbprint=${wanted} subject=${rejected[index].subject}`));
+      return { rejected, trusted: rejected[index] };
+    } finally {
+      await device.close();
+    }
+  }
+
+  private async openDevice(actor: string, app: ApplicationRecord, s: PushSettings | null, timeoutMs: number, trustOnFirstUse: boolean): Promise<DeviceSession> {
+    const endpointUrl = this.endpointOf(app, s);
+    if (!endpointUrl) throw new PushFailure("gds", `no opc.tcp endpoint: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``);
+    const target: DeviceTarget = { endpointUrl, identity: this.identityOf(s), timeoutMs };
+    return (await this.connector()).open(target, (der) => this.acceptDevice(actor, app, s, der, trustOnFirstUse));
+  }
+
+  // ---- planning ------------------------------------------------------------------------------
+
+  private async candidates(selection: PushSelection): Promise<Candidate[]> {
+    const pattern = selection.uriPattern ? compileLikePattern(selection.uriPattern) : null;
+    let apps: ApplicationRecord[];
+    let named = false;
+    if (selection.applicationIds?.length) {
+      if (selection.all) throw invalidArgument("name applications or give --all, not both");
+      apps = [];
+      for (const id of [...new Set(selection.applicationIds)]) apps.push(await this.application(id));
+      named = true;
+    } else if (selection.all || pattern) {
+      apps = (await this.applications.list()).filter((a) => a.applicationType !== ApplicationType.Client);
+    } else {
+      throw invalidArgument("name applications, or give --all or --filter PATTERN");
+    }
+    if (pattern) apps = apps.filter((a) => pattern.test(a.applicationUri));
+    const out: Candidate[] = [];
+    for (const app of apps) {
+      const s = await this.settings.get(app.applicationId);
+      let skip: string | null = null;
+      if (named && app.applicationType === ApplicationType.Client) skip = "a client application has no server to push to";
+      else if (!this.endpointOf(app, s)) skip = `no opc.tcp endpoint: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``;
+      out.push({ app, skip });
+    }
+    return out;
+  }
+
+  /** A dry run: what `run` would do, without connecting or changing anything. */
+  async plan(selection: PushSelection): Promise<PushPlanEntry[]> {
+    const entries: PushPlanEntry[] = [];
+    for (const { app, skip } of await this.candidates(selection)) {
+      const s = await this.settings.get(app.applicationId);
+      const [active] = await this.jobs.list({ applicationId: app.applicationId, states: ["queued", "running"], limit: 1 });
+      const issued = (await this.certificates.listCertificates({ applicationId: app.applicationId })).some((r) => r.revokedAtMs === null && r.notAfterMs > this.clock.nowMs());
+      entries.push({
+        applicationId: app.applicationId,
+        applicationUri: app.applicationUri,
+        endpointUrl: this.endpointOf(app, s),
+        credentials: this.describeCredentials(s),
+        deviceCertificate: s?.pinnedThumbprint
+          ? `pinned ${s.pinnedThumbprint}`
+          : issued
+            ? "accepted if it is the GDS-issued one"
+            : "unknown: run `app trust` first or push with --trust-device-certificate",
+        activeJob: active ? { jobId: active.jobId, state: active.state, step: active.step, owner: active.owner } : null,
+        skip,
+      });
+    }
+    return entries;
+  }
+
+  /** Jobs, newest first (for `push jobs`). */
+  async listJobs(filter: { applicationId?: string; activeOnly?: boolean; limit?: number }): Promise<PushJobRecord[]> {
+    return this.jobs.list({ applicationId: filter.applicationId, states: filter.activeOnly ? ["queued", "running"] : undefined, limit: filter.limit ?? 200 });
+  }
+
+  // ---- running -------------------------------------------------------------------------------
+
+  /**
+   * Pushes to every selected device, `concurrency` at a time, and returns one outcome per device.
+   * Each device gets a job row first (or its interrupted job is adopted and resumed); a device whose
+   * job another instance is running right now is skipped.
+   */
+  async run(actor: string, options: PushRunOptions): Promise<PushOutcome[]> {
+    if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > 256) throw invalidArgument("--concurrency must be from 1 to 256");
+    if (!(options.timeoutMs >= 1000) || options.timeoutMs > 3_600_000) throw invalidArgument("--timeout must be from 1 to 3600 seconds");
+    if (!Number.isInteger(options.retries) || options.retries < 0 || options.retries > 20) throw invalidArgument("--retries must be from 0 to 20");
+    const candidates = await this.candidates(options.selection);
+    const outcomes: PushOutcome[] = [];
+    const total = candidates.length;
+    const report = (o: PushOutcome) => {
+      outcomes.push(o);
+      options.onOutcome?.(o, outcomes.length, total);
+    };
+    const pending = new Map<string, { app: ApplicationRecord; endpointUrl: string; startedAtMs: number }>();
+    for (const { app, skip } of candidates) {
+      const s = await this.settings.get(app.applicationId);
+      const endpointUrl = this.endpointOf(app, s);
+      if (skip || !endpointUrl) {
+        report(this.outcome(app, endpointUrl, "skipped", skip ?? "no endpoint", null, 0));
+        continue;
+      }
+      const job = await this.enqueue(actor, app, options);
+      if (typeof job === "string") report(this.outcome(app, endpointUrl, "skipped", job, null, 0));
+      else pending.set(job.jobId, { app, endpointUrl, startedAtMs: this.clock.nowMs() });
+    }
+
+    const workers = Array.from({ length: Math.min(options.concurrency, Math.max(1, pending.size)) }, () => this.worker(actor, options, pending, report));
+    await Promise.all(workers);
+    return outcomes;
+  }
+
+  /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
+  private async enqueue(actor: string, app: ApplicationRecord, options: PushRunOptions): Promise<PushJobRecord | string> {
+    const now = this.clock.nowMs();
+    const fresh: PushJobRecord = {
+      jobId: randomUUID(),
+      applicationId: app.applicationId,
+      operation: options.operation,
+      state: "queued",
+      step: "none",
+      attempts: 0,
+      maxAttempts: options.retries + 1,
+      lastStatus: null,
+      reason: null,
+      nextAttemptAtMs: now,
+      owner: null,
+      leaseExpiresAtMs: null,
+      requestId: null,
+      issuedSerialHex: null,
+      applyChangesRequired: false,
+      trustListDigest: null,
+      createdBy: actor,
+      createdAtMs: now,
+      updatedAtMs: now,
+      finishedAtMs: null,
+    };
+    const { job, created } = await this.jobs.enqueue(fresh, this.audit(actor, "PushQueued", app, `job=${fresh.jobId} operation=${options.operation}`));
+    if (created) return job;
+    if (job.state === "running" && job.leaseExpiresAtMs !== null && job.leaseExpiresAtMs > now) {
+      return `another push to this device is running (job ${job.jobId}, ${job.owner ?? "unknown owner"}, step ${job.step})`;
+    }
+    // An interrupted job: resume it from its step. Its operation changes only if it has not begun.
+    const change: Partial<PushJobRecord> = { maxAttempts: job.attempts + options.retries + 1, nextAttemptAtMs: now };
+    if (job.step === "none") change.operation = options.operation;
+    await this.jobs.update(job.jobId, null, change, now, this.audit(actor, "PushResumed", app, `job=${job.jobId} step=${job.step} operation=${change.operation ?? job.operation}`));
+    return { ...job, ...change };
+  }
+
+  private async worker(
+    actor: string,
+    options: PushRunOptions,
+    pending: Map<string, { app: ApplicationRecord; endpointUrl: string; startedAtMs: number }>,
+    report: (o: PushOutcome) => void,
+  ): Promise<void> {
+    while (pending.size > 0) {
+      if (options.signal?.aborted) {
+        for (const [jobId, p] of [...pending]) {
+          pending.delete(jobId);
+          const job = await this.jobs.get(jobId);
+          report(this.outcome(p.app, p.endpointUrl, "skipped", "stopped before it began; run the push again to do it", job, this.clock.nowMs() - p.startedAtMs));
+        }
+        return;
+      }
+      const now = this.clock.nowMs();
+      const job = await this.jobs.claim([...pending.keys()], this.options.instanceId, now, now + options.timeoutMs + this.policy.leaseMarginMs);
+      if (!job) {
+        await sleep(this.policy.pollIntervalMs, options.signal);
+        continue;
+      }
+      const p = pending.get(job.jobId)!;
+      const final = await this.runAttempt(actor, job, p.app, options);
+      if (final === null) continue;
+      pending.delete(job.jobId);
+      report(this.outcome(p.app, p.endpointUrl, final.state === "succeeded" ? "ok" : final.state === "failed" ? "failed" : "skipped", final.reason ?? "", final, this.clock.nowMs() - p.startedAtMs));
+    }
+  }
+
+  private outcome(app: ApplicationRecord, endpointUrl: string | null, result: PushOutcome["result"], reason: string, job: PushJobRecord | null, durationMs: number): PushOutcome {
+    return {
+      applicationId: app.applicationId,
+      applicationUri: app.applicationUri,
+      endpointUrl,
+      result,
+      reason,
+      step: job?.step ?? "none",
+      attempts: job?.attempts ?? 0,
+      lastStatus: job?.lastStatus ?? null,
+      jobId: job?.jobId ?? null,
+      serialHex: job && replacesCertificate(job.operation) ? job.issuedSerialHex : null,
+      durationMs,
+    };
+  }
+
+  /**
+   * One attempt on a claimed job, within the timeout. Returns the job when it is final (succeeded,
+   * failed, or released by a stop), null when it waits for a retry.
+   */
+  private async runAttempt(actor: string, claimed: PushJobRecord, app: ApplicationRecord, options: PushRunOptions): Promise<PushJobRecord | null> {
+    const job = { ...claimed };
+    const ctx: AttemptContext = { sessions: new Set(), stopped: null };
+    const stop = (why: string) => {
+      if (ctx.stopped) return;
+      ctx.stopped = why;
+      for (const s of ctx.sessions) void s.close();
+    };
+    const timer = setTimeout(() => stop(`timed out after ${Math.round(options.timeoutMs / 1000)} s`), options.timeoutMs);
+    const onAbort = () => stop("stopped by the operator");
+    options.signal?.addEventListener("abort", onAbort);
+    try {
+      await this.attempt(actor, job, app, options, ctx);
+      const done: Partial<PushJobRecord> = { state: "succeeded", step: "verified", owner: null, leaseExpiresAtMs: null, reason: this.successText(job), lastStatus: null, finishedAtMs: this.clock.nowMs() };
+      await this.jobs.update(job.jobId, this.options.instanceId, done, this.clock.nowMs(), { ...this.audit(actor, "PushSucceeded", app, `job=${job.jobId} operation=${job.operation} ${done.reason}`) });
+      return { ...job, ...done };
+    } catch (e) {
+      if (e instanceof PushInterrupted && ctx.stopped === null) return { ...job, state: "running", reason: `interrupted at step ${job.step}` };
+      if (ctx.stopped === "stopped by the operator") {
+        const released: Partial<PushJobRecord> = { state: "queued", owner: null, leaseExpiresAtMs: null, reason: `stopped by the operator after step ${job.step}; run the push again to resume` };
+        await this.jobs.update(job.jobId, this.options.instanceId, released, this.clock.nowMs());
+        return { ...job, ...released, state: "queued" };
+      }
+      const failure = ctx.stopped ? new PushFailure("timeout", `${ctx.stopped} at step "${nextStepText(job)}"`) : toFailure(e);
+      const now = this.clock.nowMs();
+      if (failure.retryable && job.attempts < job.maxAttempts) {
+        const delayMs = retryDelayMs(job.attempts, this.policy.retry);
+        await this.jobs.update(job.jobId, this.options.instanceId, { state: "queued", owner: null, leaseExpiresAtMs: null, reason: failure.message, lastStatus: failure.remoteStatus, nextAttemptAtMs: now + delayMs }, now);
+        options.onRetry?.(app.applicationUri, failure.message, delayMs);
+        return null;
+      }
+      const failed: Partial<PushJobRecord> = { state: "failed", owner: null, leaseExpiresAtMs: null, reason: failure.message, lastStatus: failure.remoteStatus, finishedAtMs: now };
+      await this.jobs.update(job.jobId, this.options.instanceId, failed, now, { ...this.audit(actor, "PushFailed", app, `job=${job.jobId} operation=${job.operation} step=${job.step}: ${failure.message}`), outcome: failure.remoteStatus ?? "Bad" });
+      return { ...job, ...failed };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      for (const s of ctx.sessions) await s.close();
+    }
+  }
+
+  private successText(job: PushJobRecord): string {
+    const parts: string[] = [];
+    if (writesTrustList(job.operation)) parts.push("trust list written and read back");
+    if (replacesCertificate(job.operation)) parts.push(`certificate ${job.issuedSerialHex} in use`);
+    return parts.join("; ");
+  }
+
+  /** Records that `job` completed `step` (and more), unless it was stopped or lost meanwhile. */
+  private async record(job: PushJobRecord, ctx: AttemptContext, change: Partial<PushJobRecord>): Promise<void> {
+    if (ctx.stopped) throw new PushFailure("timeout", ctx.stopped);
+    Object.assign(job, change);
+    const held = await this.jobs.update(job.jobId, this.options.instanceId, change, this.clock.nowMs());
+    if (!held) throw new PushFailure("gds", "another instance took this job over (its lease had expired)");
+    if (change.step) await this.options.afterStep?.(job, change.step);
+  }
+
+  private async attempt(actor: string, job: PushJobRecord, app: ApplicationRecord, options: PushRunOptions, ctx: AttemptContext): Promise<void> {
+    const current = await this.applications.get(app.applicationId);
+    if (!current) throw new PushFailure("gds", "the application was unregistered");
+    const settings = await this.settings.get(app.applicationId);
+    const device = await this.openDevice(actor, current, settings, options.timeoutMs, options.trustDeviceCertificate);
+    ctx.sessions.add(device);
+    if (ctx.stopped) throw new PushFailure("timeout", ctx.stopped);
+    try {
+      const capabilities = await device.capabilities();
+      if (writesTrustList(job.operation) && !hasReached(job.step, "trust-list-written")) {
+        const content = await this.trustListFor(settings);
+        const written = await device.writeTrustList(content);
+        await this.record(job, ctx, { step: "trust-list-written", applyChangesRequired: job.applyChangesRequired || written.applyChangesRequired, trustListDigest: trustListDigest(content) });
+      }
+      if (replacesCertificate(job.operation)) {
+        const typeId = certificateTypeFor(capabilities.certificateTypeIds);
+        if (!hasReached(job.step, "certificate-issued")) {
+          // The request id is saved before anything is signed: a resumed job finds what was issued.
+          if (!job.requestId) await this.record(job, ctx, { requestId: randomUUID() });
+          const key = await this.keySource(device, capabilities.supportedPrivateKeyFormats, typeId);
+          let row;
+          try {
+            row = await this.certificates.issueForPush(actor, current.applicationId, job.requestId!, key);
+          } catch (e) {
+            if (isGdsError(e)) throw new PushFailure("gds", `the GDS refused the device's certificate request: ${e.message}`);
+            throw e;
+          }
+          await this.record(job, ctx, { step: "certificate-issued", issuedSerialHex: row.serialHex });
+        }
+        if (!hasReached(job.step, "certificate-updated")) {
+          const delivery = await this.certificates.pushDelivery(job.requestId!);
+          let updated;
+          try {
+            updated = await device.updateCertificate(typeId, delivery.certificate, delivery.issuerCertificates, delivery.privateKeyFormat ?? "", delivery.privateKey);
+          } catch (e) {
+            // A certificate the device refused must not count as its current one.
+            if (e instanceof PushFailure && e.kind === "rejected" && job.issuedSerialHex) await this.certificates.revokeSerials(`push (${actor})`, [job.issuedSerialHex], `push: the device refused it (${e.remoteStatus ?? "Bad"})`);
+            throw e;
+          }
+          await this.certificates.confirmPushDelivery(actor, job.requestId!);
+          await this.record(job, ctx, { step: "certificate-updated", applyChangesRequired: job.applyChangesRequired || updated.applyChangesRequired });
+        }
+      }
+      if (!hasReached(job.step, "changes-applied")) {
+        if (job.applyChangesRequired) await device.applyChanges();
+        await this.record(job, ctx, { step: "changes-applied" });
+      }
+    } finally {
+      ctx.sessions.delete(device);
+      await device.close();
+    }
+    await this.verify(actor, job, current, options, ctx);
+    if (replacesCertificate(job.operation) && settings?.pinnedThumbprint) {
+      // The device now presents a GDS certificate: the pinned self-signed one is trusted no longer.
+      await this.settings.change(current.applicationId, { pinnedThumbprint: null }, this.clock.nowMs(), this.audit(actor, "DeviceCertificateUnpinned", current, `thumbprint=${settings.pinnedThumbprint}: replaced by serial ${job.issuedSerialHex}`));
+    }
+  }
+
+  /** CSR from the device, or a key pair from the GDS when the device cannot make one. */
+  private async keySource(device: DeviceSession, formats: string[], typeId: number): Promise<{ csrDer: Buffer } | { privateKeyFormat: "PFX" | "PEM" }> {
+    try {
+      return { csrDer: await device.createSigningRequest(typeId, this.policy.regeneratePrivateKey, randomBytes(32)) };
+    } catch (e) {
+      if (!(e instanceof PushFailure && e.remoteStatus === "BadNotSupported")) throw e;
+      const format = (["PEM", "PFX"] as const).find((f) => formats.map((x) => x.toUpperCase()).includes(f));
+      if (!format) throw new PushFailure("unsupported", `the device cannot make a key pair (CreateSigningRequest: BadNotSupported) and takes no private key format the GDS can generate (SupportedPrivateKeyFormats: ${formats.join(", ") || "none"})`, "BadNotSupported");
+      return { privateKeyFormat: format };
+    }
+  }
+
+  /** The trust list a device gets: the group's CA certificates and CRLs, plus what an operator trusted on it. */
+  private async trustListFor(settings: PushSettings | null): Promise<TrustListLists> {
+    const content = await this.certificates.trustListContent(DEFAULT_APPLICATION_GROUP);
+    return { ...content, trustedCertificates: [...content.trustedCertificates, ...(settings?.extraTrustedCertificates ?? [])] };
+  }
+
+  /**
+   * A Good status alone has proven wrong on real servers: a new connection must see the issued
+   * certificate on the endpoint (after ApplyChanges a device restarts its endpoints, so this polls),
+   * a session must open with it (the device holds its key), and the trust list must read back as
+   * written.
+   */
+  private async verify(actor: string, job: PushJobRecord, app: ApplicationRecord, options: PushRunOptions, ctx: AttemptContext): Promise<void> {
+    if (hasReached(job.step, "verified")) return;
+    const settings = await this.settings.get(app.applicationId);
+    const endpointUrl = this.endpointOf(app, settings)!;
+    const connector = await this.connector();
+    if (replacesCertificate(job.operation)) {
+      const issued = (await this.certificates.listCertificates({ applicationId: app.applicationId })).find((r) => r.serialHex === job.issuedSerialHex);
+      if (!issued) throw new PushFailure("gds", `the issued certificate ${job.issuedSerialHex} is missing from the database`);
+      let seen = "";
+      for (;;) {
+        if (ctx.stopped) throw new PushFailure("verification", `the device still presents ${seen || "another certificate"}, not the issued ${issued.thumbprint} (${ctx.stopped})`);
+        try {
+          seen = thumbprintOf(await connector.presentedCertificate(endpointUrl, options.timeoutMs));
+          if (seen === issued.thumbprint) break;
+        } catch (e) {
+          // The device restarting its endpoints after ApplyChanges refuses connections for a moment.
+          if (!(e instanceof PushFailure && (e.kind === "unreachable" || e.kind === "timeout" || e.kind === "busy"))) throw e;
+        }
+        await sleep(this.policy.verifyPollMs);
+      }
+    }
+    const device = await this.openDevice(actor, app, settings, options.timeoutMs, false);
+    ctx.sessions.add(device);
+    try {
+      if (writesTrustList(job.operation)) {
+        const readBack = trustListDigest(await device.readTrustList());
+        if (readBack !== job.trustListDigest) throw new PushFailure("verification", "the trust list the device reads back differs from the one written (the device changed or ignored it)");
+      }
+    } finally {
+      ctx.sessions.delete(device);
+      await device.close();
+    }
+    await this.record(job, ctx, { step: "verified" });
+  }
+}
+
+/** What a job was doing when it stopped, for messages. */
+function nextStepText(job: PushJobRecord): string {
+  const order: Array<[PushStep, string, boolean]> = [
+    ["trust-list-written", "write trust list", writesTrustList(job.operation)],
+    ["certificate-issued", "CreateSigningRequest and signing", replacesCertificate(job.operation)],
+    ["certificate-updated", "UpdateCertificate", replacesCertificate(job.operation)],
+    ["changes-applied", "ApplyChanges", true],
+    ["verified", "verify", true],
+  ];
+  return order.find(([step, , applies]) => applies && !hasReached(job.step, step))?.[1] ?? "finish";
+}
+
+/** The certificate type to ask for: RsaSha256, the one the GDS issues, when the device lists it or says nothing. */
+function certificateTypeFor(deviceTypes: number[]): number {
+  if (deviceTypes.length === 0 || deviceTypes.includes(RSA_SHA256)) return RSA_SHA256;
+  throw new PushFailure("unsupported", `the device's DefaultApplicationGroup takes certificate types ${deviceTypes.map((t) => `i=${t}`).join(", ")}, none of which the GDS issues (RsaSha256ApplicationCertificateType, i=${RSA_SHA256})`);
+}
+
+/** Any error of an attempt as a PushFailure with a message a plant engineer can act on. */
+function toFailure(e: unknown): PushFailure {
+  if (e instanceof PushFailure) return e;
+  if (isGdsError(e)) return new PushFailure("gds", e.message);
+  return new PushFailure("gds", `unexpected failure: ${(e as Error)?.message ?? String(e)}`);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
