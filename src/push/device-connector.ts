@@ -131,7 +131,8 @@ export class NodeOpcuaDeviceConnector implements DeviceConnector {
       connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
       transportTimeout: timeoutMs,
       defaultTransactionTimeout: timeoutMs,
-      requestedSessionTimeout: Math.max(60_000, timeoutMs * 2),
+      // Short: a session left behind by a crash holds the device's transaction only this long.
+      requestedSessionTimeout: timeoutMs + 10_000,
     };
   }
 

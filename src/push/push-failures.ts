@@ -7,7 +7,7 @@ import { PushFailure, type PushFailureKind } from "../domain/push";
  */
 
 /** Statuses that say the device is busy or restarting: worth a retry later. */
-const BUSY = new Set(["BadTooManySessions", "BadServerHalted", "BadResourceUnavailable", "BadTooManyOperations", "BadServerTooBusy", "BadShutdown"]);
+const BUSY = new Set(["BadTransactionPending", "BadTooManySessions", "BadServerHalted", "BadResourceUnavailable", "BadTooManyOperations", "BadServerTooBusy", "BadShutdown"]);
 /** Statuses of a lost or timed-out connection. */
 const LOST = new Set([
   "BadTimeout",

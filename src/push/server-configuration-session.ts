@@ -26,6 +26,7 @@ const PATHS = {
   createSigningRequest: `${CONFIGURATION}/0:CreateSigningRequest`,
   updateCertificate: `${CONFIGURATION}/0:UpdateCertificate`,
   applyChanges: `${CONFIGURATION}/0:ApplyChanges`,
+  cancelChanges: `${CONFIGURATION}/0:CancelChanges`,
   getRejectedList: `${CONFIGURATION}/0:GetRejectedList`,
   supportedPrivateKeyFormats: `${CONFIGURATION}/0:SupportedPrivateKeyFormats`,
   maxTrustListSize: `${CONFIGURATION}/0:MaxTrustListSize`,
@@ -191,6 +192,11 @@ export class ServerConfigurationSession implements DeviceSession {
       if (e instanceof PushFailure && (e.kind === "timeout" || e.kind === "unreachable")) return;
       throw e;
     }
+  }
+
+  async cancelChanges(): Promise<void> {
+    if (!this.nodes.has("cancelChanges") || this.closed) return;
+    await this.call("configuration", "cancelChanges", "CancelChanges", []).catch(() => undefined);
   }
 
   async getRejectedList(): Promise<Buffer[]> {

@@ -103,6 +103,8 @@ export interface DeviceSession {
   updateCertificate(certificateTypeId: number, certificate: Buffer, issuerCertificates: Buffer[], privateKeyFormat: string, privateKey: Buffer | null): Promise<{ applyChangesRequired: boolean }>;
   /** ApplyChanges; the device dropping the connection right after it is the expected outcome. */
   applyChanges(): Promise<void>;
+  /** CancelChanges (1.05, optional): drops what this session staged; never throws (closing the session drops it too). */
+  cancelChanges(): Promise<void>;
   getRejectedList(): Promise<Buffer[]>;
   /** TrustList.AddCertificate on the DefaultApplicationGroup. */
   addCertificate(certificateDer: Buffer, isTrustedCertificate: boolean): Promise<void>;

@@ -544,36 +544,36 @@ export class PushService {
     if (change.step) await this.options.afterStep?.(job, change.step);
   }
 
+  /**
+   * One attempt, in one session: the device keeps changes in a transaction of that session until
+   * ApplyChanges and drops them when the session closes (OPC 10000-12 §7.10.2). So until changes
+   * are applied, a resumed job writes the trust list and sends UpdateCertificate again (both are
+   * idempotent); only the issuance is never repeated: the job remembers the certificate.
+   */
   private async attempt(actor: string, job: PushJobRecord, app: ApplicationRecord, options: PushRunOptions, ctx: AttemptContext): Promise<void> {
     const current = await this.applications.get(app.applicationId);
     if (!current) throw new PushFailure("gds", "the application was unregistered");
     const settings = await this.settings.get(app.applicationId);
-    const device = await this.openDevice(actor, current, settings, options.timeoutMs, options.trustDeviceCertificate);
-    ctx.sessions.add(device);
-    if (ctx.stopped) throw new PushFailure("timeout", ctx.stopped);
-    try {
-      const capabilities = await device.capabilities();
-      if (writesTrustList(job.operation) && !hasReached(job.step, "trust-list-written")) {
-        const content = await this.trustListFor(settings);
-        const written = await device.writeTrustList(content);
-        await this.record(job, ctx, { step: "trust-list-written", applyChangesRequired: job.applyChangesRequired || written.applyChangesRequired, trustListDigest: trustListDigest(content) });
-      }
-      if (replacesCertificate(job.operation)) {
-        const typeId = certificateTypeFor(capabilities.certificateTypeIds);
-        if (!hasReached(job.step, "certificate-issued")) {
-          // The request id is saved before anything is signed: a resumed job finds what was issued.
-          if (!job.requestId) await this.record(job, ctx, { requestId: randomUUID() });
-          const key = await this.keySource(device, capabilities.supportedPrivateKeyFormats, typeId);
-          let row;
-          try {
-            row = await this.certificates.issueForPush(actor, current.applicationId, job.requestId!, key);
-          } catch (e) {
-            if (isGdsError(e)) throw new PushFailure("gds", `the GDS refused the device's certificate request: ${e.message}`);
-            throw e;
-          }
-          await this.record(job, ctx, { step: "certificate-issued", issuedSerialHex: row.serialHex });
+    if (!hasReached(job.step, "changes-applied")) {
+      const device = await this.openDevice(actor, current, settings, options.timeoutMs, options.trustDeviceCertificate);
+      ctx.sessions.add(device);
+      let staged = false;
+      let applied = false;
+      try {
+        if (ctx.stopped) throw new PushFailure("timeout", ctx.stopped);
+        const capabilities = await device.capabilities();
+        let applyChangesRequired = false;
+        if (writesTrustList(job.operation)) {
+          const content = await this.trustListFor(settings);
+          const written = await device.writeTrustList(content);
+          staged = true;
+          applyChangesRequired ||= written.applyChangesRequired;
+          await this.record(job, ctx, { step: later(job.step, "trust-list-written"), trustListDigest: trustListDigest(content) });
         }
-        if (!hasReached(job.step, "certificate-updated")) {
+        if (replacesCertificate(job.operation)) {
+          const typeId = certificateTypeFor(capabilities.certificateTypeIds);
+          if (!hasReached(job.step, "certificate-issued")) await this.issue(actor, job, current, device, capabilities.supportedPrivateKeyFormats, typeId, ctx);
+          // The generated key (if any) stays sealed in its request until the device applied the certificate.
           const delivery = await this.certificates.pushDelivery(job.requestId!);
           let updated;
           try {
@@ -583,23 +583,41 @@ export class PushService {
             if (e instanceof PushFailure && e.kind === "rejected" && job.issuedSerialHex) await this.certificates.revokeSerials(`push (${actor})`, [job.issuedSerialHex], `push: the device refused it (${e.remoteStatus ?? "Bad"})`);
             throw e;
           }
-          await this.certificates.confirmPushDelivery(actor, job.requestId!);
-          await this.record(job, ctx, { step: "certificate-updated", applyChangesRequired: job.applyChangesRequired || updated.applyChangesRequired });
+          staged = true;
+          applyChangesRequired ||= updated.applyChangesRequired;
+          await this.record(job, ctx, { step: later(job.step, "certificate-updated") });
         }
+        if (applyChangesRequired) await device.applyChanges();
+        applied = true;
+        if (replacesCertificate(job.operation)) await this.certificates.confirmPushDelivery(actor, job.requestId!);
+        await this.record(job, ctx, { step: "changes-applied", applyChangesRequired });
+      } finally {
+        ctx.sessions.delete(device);
+        // Closing the session cancels a transaction on the device too; CancelChanges says so first.
+        if (staged && !applied) await device.cancelChanges();
+        await device.close();
       }
-      if (!hasReached(job.step, "changes-applied")) {
-        if (job.applyChangesRequired) await device.applyChanges();
-        await this.record(job, ctx, { step: "changes-applied" });
-      }
-    } finally {
-      ctx.sessions.delete(device);
-      await device.close();
     }
     await this.verify(actor, job, current, options, ctx);
     if (replacesCertificate(job.operation) && settings?.pinnedThumbprint) {
       // The device now presents a GDS certificate: the pinned self-signed one is trusted no longer.
       await this.settings.change(current.applicationId, { pinnedThumbprint: null }, this.clock.nowMs(), this.audit(actor, "DeviceCertificateUnpinned", current, `thumbprint=${settings.pinnedThumbprint}: replaced by serial ${job.issuedSerialHex}`));
     }
+  }
+
+  /** CreateSigningRequest (or a GDS-made key) and issuance; the request id is saved before anything is signed. */
+  private async issue(actor: string, job: PushJobRecord, app: ApplicationRecord, device: DeviceSession, formats: string[], typeId: number, ctx: AttemptContext): Promise<void> {
+    // Saved first: a job resumed after a crash during issuance finds the certificate issued for it.
+    if (!job.requestId) await this.record(job, ctx, { requestId: randomUUID() });
+    const key = await this.keySource(device, formats, typeId);
+    let row;
+    try {
+      row = await this.certificates.issueForPush(actor, app.applicationId, job.requestId!, key);
+    } catch (e) {
+      if (isGdsError(e)) throw new PushFailure("gds", `the GDS refused the device's certificate request: ${e.message}`);
+      throw e;
+    }
+    await this.record(job, ctx, { step: later(job.step, "certificate-issued"), issuedSerialHex: row.serialHex });
   }
 
   /** CSR from the device, or a key pair from the GDS when the device cannot make one. */
@@ -660,6 +678,11 @@ export class PushService {
     }
     await this.record(job, ctx, { step: "verified" });
   }
+}
+
+/** The later of two steps (a resumed job redoes device steps but never moves back). */
+function later(a: PushStep, b: PushStep): PushStep {
+  return hasReached(a, b) ? a : b;
 }
 
 /** What a job was doing when it stopped, for messages. */
