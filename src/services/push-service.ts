@@ -120,7 +120,19 @@ export class PushInterrupted extends Error {
 
 interface Candidate {
   app: ApplicationRecord;
+  endpointUrl: string | null;
   skip: string | null;
+}
+
+/** A job of the current run, as this process sees it. */
+interface Pending {
+  app: ApplicationRecord;
+  endpointUrl: string;
+  startedAtMs: number;
+  /** When it may be claimed (again). */
+  dueAtMs: number;
+  /** A worker of this process runs an attempt of it now. */
+  runningHere: boolean;
 }
 
 /** An attempt in progress: the sessions to close when it must stop. */
@@ -327,11 +339,11 @@ export class PushService {
     if (pattern) apps = apps.filter((a) => pattern.test(a.applicationUri));
     const out: Candidate[] = [];
     for (const app of apps) {
-      const s = await this.settings.get(app.applicationId);
+      const endpointUrl = this.endpointOf(app, await this.settings.get(app.applicationId));
       let skip: string | null = null;
       if (named && app.applicationType === ApplicationType.Client) skip = "a client application has no server to push to";
-      else if (!this.endpointOf(app, s)) skip = `no opc.tcp endpoint: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``;
-      out.push({ app, skip });
+      else if (!endpointUrl) skip = `no opc.tcp endpoint: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``;
+      out.push({ app, endpointUrl, skip });
     }
     return out;
   }
@@ -339,14 +351,14 @@ export class PushService {
   /** A dry run: what `run` would do, without connecting or changing anything. */
   async plan(selection: PushSelection): Promise<PushPlanEntry[]> {
     const entries: PushPlanEntry[] = [];
-    for (const { app, skip } of await this.candidates(selection)) {
+    for (const { app, endpointUrl, skip } of await this.candidates(selection)) {
       const s = await this.settings.get(app.applicationId);
       const [active] = await this.jobs.list({ applicationId: app.applicationId, states: ["queued", "running"], limit: 1 });
       const issued = (await this.certificates.listCertificates({ applicationId: app.applicationId })).some((r) => r.revokedAtMs === null && r.notAfterMs > this.clock.nowMs());
       entries.push({
         applicationId: app.applicationId,
         applicationUri: app.applicationUri,
-        endpointUrl: this.endpointOf(app, s),
+        endpointUrl,
         credentials: this.describeCredentials(s),
         deviceCertificate: s?.pinnedThumbprint
           ? `pinned ${s.pinnedThumbprint}`
@@ -383,17 +395,15 @@ export class PushService {
       outcomes.push(o);
       options.onOutcome?.(o, outcomes.length, total);
     };
-    const pending = new Map<string, { app: ApplicationRecord; endpointUrl: string; startedAtMs: number }>();
-    for (const { app, skip } of candidates) {
-      const s = await this.settings.get(app.applicationId);
-      const endpointUrl = this.endpointOf(app, s);
+    const pending = new Map<string, Pending>();
+    for (const { app, endpointUrl, skip } of candidates) {
       if (skip || !endpointUrl) {
         report(this.outcome(app, endpointUrl, "skipped", skip ?? "no endpoint", null, 0));
         continue;
       }
       const job = await this.enqueue(actor, app, options);
       if (typeof job === "string") report(this.outcome(app, endpointUrl, "skipped", job, null, 0));
-      else pending.set(job.jobId, { app, endpointUrl, startedAtMs: this.clock.nowMs() });
+      else pending.set(job.jobId, { app, endpointUrl, startedAtMs: this.clock.nowMs(), dueAtMs: job.nextAttemptAtMs, runningHere: false });
     }
 
     const workers = Array.from({ length: Math.min(options.concurrency, Math.max(1, pending.size)) }, () => this.worker(actor, options, pending, report));
@@ -438,32 +448,50 @@ export class PushService {
     return { ...job, ...change };
   }
 
-  private async worker(
-    actor: string,
-    options: PushRunOptions,
-    pending: Map<string, { app: ApplicationRecord; endpointUrl: string; startedAtMs: number }>,
-    report: (o: PushOutcome) => void,
-  ): Promise<void> {
-    while (pending.size > 0) {
+  /**
+   * One of `concurrency` workers: claims a due job of this run, runs one attempt, repeats. It ends
+   * when every job of the run is final or being run by another worker (which goes on with it).
+   */
+  private async worker(actor: string, options: PushRunOptions, pending: Map<string, Pending>, report: (o: PushOutcome) => void): Promise<void> {
+    const finish = (jobId: string, p: Pending, result: PushOutcome["result"], reason: string, job: PushJobRecord | null) => {
+      pending.delete(jobId);
+      report(this.outcome(p.app, p.endpointUrl, result, reason, job, this.clock.nowMs() - p.startedAtMs));
+    };
+    for (;;) {
+      const waiting = [...pending].filter(([, p]) => !p.runningHere);
       if (options.signal?.aborted) {
-        for (const [jobId, p] of [...pending]) {
-          pending.delete(jobId);
-          const job = await this.jobs.get(jobId);
-          report(this.outcome(p.app, p.endpointUrl, "skipped", "stopped before it began; run the push again to do it", job, this.clock.nowMs() - p.startedAtMs));
-        }
+        for (const [jobId, p] of waiting) finish(jobId, p, "skipped", "stopped before it began; run the push again to do it", await this.jobs.get(jobId));
         return;
       }
+      if (waiting.length === 0) return;
       const now = this.clock.nowMs();
-      const job = await this.jobs.claim([...pending.keys()], this.options.instanceId, now, now + options.timeoutMs + this.policy.leaseMarginMs);
+      const due = waiting.filter(([, p]) => p.dueAtMs <= now);
+      if (due.length === 0) {
+        await sleep(Math.min(...waiting.map(([, p]) => p.dueAtMs)) - now, options.signal);
+        continue;
+      }
+      const job = await this.jobs.claim(due.map(([id]) => id), this.options.instanceId, now, now + options.timeoutMs + this.policy.leaseMarginMs);
       if (!job) {
+        // Nothing due could be claimed: another worker here just took it, or another instance took
+        // the device over (a second push of the same device): leave those devices to it.
+        for (const [jobId, p] of due) {
+          const stored = await this.jobs.get(jobId);
+          const elsewhere = stored && stored.owner !== this.options.instanceId && (stored.state === "succeeded" || stored.state === "failed" || (stored.state === "running" && (stored.leaseExpiresAtMs ?? 0) > now));
+          if (elsewhere && !p.runningHere && pending.has(jobId)) finish(jobId, p, "skipped", `another push took this device over (job ${jobId}, ${stored.owner ?? "finished"})`, stored);
+        }
         await sleep(this.policy.pollIntervalMs, options.signal);
         continue;
       }
       const p = pending.get(job.jobId)!;
-      const final = await this.runAttempt(actor, job, p.app, options);
-      if (final === null) continue;
-      pending.delete(job.jobId);
-      report(this.outcome(p.app, p.endpointUrl, final.state === "succeeded" ? "ok" : final.state === "failed" ? "failed" : "skipped", final.reason ?? "", final, this.clock.nowMs() - p.startedAtMs));
+      p.runningHere = true;
+      const attempt = await this.runAttempt(actor, job, p.app, options);
+      p.runningHere = false;
+      if ("retryAtMs" in attempt) {
+        p.dueAtMs = attempt.retryAtMs;
+        continue;
+      }
+      const final = attempt.final;
+      finish(job.jobId, p, final.state === "succeeded" ? "ok" : final.state === "failed" ? "failed" : "skipped", final.reason ?? "", final);
     }
   }
 
@@ -484,10 +512,10 @@ export class PushService {
   }
 
   /**
-   * One attempt on a claimed job, within the timeout. Returns the job when it is final (succeeded,
-   * failed, or released by a stop), null when it waits for a retry.
+   * One attempt on a claimed job, within the timeout. Returns the job when it is final for this run
+   * (succeeded, failed, released by a stop, or interrupted), or when it is due again for a retry.
    */
-  private async runAttempt(actor: string, claimed: PushJobRecord, app: ApplicationRecord, options: PushRunOptions): Promise<PushJobRecord | null> {
+  private async runAttempt(actor: string, claimed: PushJobRecord, app: ApplicationRecord, options: PushRunOptions): Promise<{ final: PushJobRecord } | { retryAtMs: number }> {
     const job = { ...claimed };
     const ctx: AttemptContext = { sessions: new Set(), stopped: null };
     const stop = (why: string) => {
@@ -502,13 +530,13 @@ export class PushService {
       await this.attempt(actor, job, app, options, ctx);
       const done: Partial<PushJobRecord> = { state: "succeeded", step: "verified", owner: null, leaseExpiresAtMs: null, reason: this.successText(job), lastStatus: null, finishedAtMs: this.clock.nowMs() };
       await this.jobs.update(job.jobId, this.options.instanceId, done, this.clock.nowMs(), { ...this.audit(actor, "PushSucceeded", app, `job=${job.jobId} operation=${job.operation} ${done.reason}`) });
-      return { ...job, ...done };
+      return { final: { ...job, ...done } };
     } catch (e) {
-      if (e instanceof PushInterrupted && ctx.stopped === null) return { ...job, state: "running", reason: `interrupted at step ${job.step}` };
+      if (e instanceof PushInterrupted && ctx.stopped === null) return { final: { ...job, state: "running", reason: `interrupted at step ${job.step}` } };
       if (ctx.stopped === "stopped by the operator") {
         const released: Partial<PushJobRecord> = { state: "queued", owner: null, leaseExpiresAtMs: null, reason: `stopped by the operator after step ${job.step}; run the push again to resume` };
         await this.jobs.update(job.jobId, this.options.instanceId, released, this.clock.nowMs());
-        return { ...job, ...released, state: "queued" };
+        return { final: { ...job, ...released, state: "queued" } };
       }
       const failure = ctx.stopped ? new PushFailure("timeout", `${ctx.stopped} at step "${nextStepText(job)}"`) : toFailure(e);
       const now = this.clock.nowMs();
@@ -516,11 +544,11 @@ export class PushService {
         const delayMs = retryDelayMs(job.attempts, this.policy.retry);
         await this.jobs.update(job.jobId, this.options.instanceId, { state: "queued", owner: null, leaseExpiresAtMs: null, reason: failure.message, lastStatus: failure.remoteStatus, nextAttemptAtMs: now + delayMs }, now);
         options.onRetry?.(app.applicationUri, failure.message, delayMs);
-        return null;
+        return { retryAtMs: now + delayMs };
       }
       const failed: Partial<PushJobRecord> = { state: "failed", owner: null, leaseExpiresAtMs: null, reason: failure.message, lastStatus: failure.remoteStatus, finishedAtMs: now };
       await this.jobs.update(job.jobId, this.options.instanceId, failed, now, { ...this.audit(actor, "PushFailed", app, `job=${job.jobId} operation=${job.operation} step=${job.step}: ${failure.message}`), outcome: failure.remoteStatus ?? "Bad" });
-      return { ...job, ...failed };
+      return { final: { ...job, ...failed } };
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
