@@ -85,6 +85,7 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
         privateKeyFile: paths.serverPrivateKey,
         pkiFolder: paths.pushPki,
         caCertificates: [defaultSigner.caCertificateDer, ...defaultSigner.chainDer],
+        caCrls: [(await certificates.currentCrl())?.crlDer].filter((c): c is Buffer => Buffer.isBuffer(c)),
       });
     })());
   const push = new PushService(applications, certificates, new PushJobRepository(db, clock), new PushSettingsRepository(db, clock), connect, secrets, clock, {

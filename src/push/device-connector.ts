@@ -26,8 +26,9 @@ export interface GdsClientIdentity {
   privateKeyFile: string;
   /** A PKI folder for the push client (node-opcua needs one); the GDS CA is put into it as trusted. */
   pkiFolder: string;
-  /** DER of the CAs that issued the GDS's certificate (so node-opcua's check of its own certificate passes). */
+  /** DER of the CAs that issued the GDS's certificate and their CRLs (so node-opcua's check of its own certificate passes). */
   caCertificates: Buffer[];
+  caCrls: Buffer[];
 }
 
 /** Security policies the push client uses, best first; all with SignAndEncrypt. */
@@ -108,7 +109,10 @@ export class NodeOpcuaDeviceConnector implements DeviceConnector {
   static async create(identity: GdsClientIdentity): Promise<NodeOpcuaDeviceConnector> {
     const manager = new DecidedCertificates({ rootFolder: identity.pkiFolder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
     await manager.initialize();
-    await Promise.all(identity.caCertificates.map((der) => fs.writeFile(path.join(identity.pkiFolder, "trusted", "certs", `gds-ca-${thumbprintOf(der).slice(0, 16)}.der`), der)));
+    await Promise.all([
+      ...identity.caCertificates.map((der) => fs.writeFile(path.join(identity.pkiFolder, "trusted", "certs", `gds-ca-${thumbprintOf(der).slice(0, 16)}.der`), der)),
+      ...identity.caCrls.map((der, i) => fs.writeFile(path.join(identity.pkiFolder, "trusted", "crl", `gds-ca-${i}.crl`), der)),
+    ]);
     await manager.reloadCertificates?.();
     return new NodeOpcuaDeviceConnector(identity, manager);
   }

@@ -81,6 +81,8 @@ export interface PushRunOptions {
   onOutcome?: (outcome: PushOutcome, done: number, total: number) => void;
   /** A failed attempt that will be retried. */
   onRetry?: (applicationUri: string, reason: string, delayMs: number) => void;
+  /** The trust list changed during the run (a revocation): `count` devices get it again. */
+  onRefresh?: (count: number) => void;
   /** Stops claiming; running attempts are abandoned at once and their jobs released for a later run. */
   signal?: AbortSignal;
 }
@@ -313,11 +315,12 @@ export class PushService {
     }
   }
 
-  private async openDevice(actor: string, app: ApplicationRecord, s: PushSettings | null, timeoutMs: number, trustOnFirstUse: boolean): Promise<DeviceSession> {
+  /** Opens a session on the device; `accept` decides on its certificate (default: the first-contact rule). */
+  private async openDevice(actor: string, app: ApplicationRecord, s: PushSettings | null, timeoutMs: number, trustOnFirstUse: boolean, accept?: (der: Buffer) => Promise<void>): Promise<DeviceSession> {
     const endpointUrl = this.endpointOf(app, s);
     if (!endpointUrl) throw new PushFailure("gds", `no opc.tcp endpoint: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``);
     const target: DeviceTarget = { endpointUrl, identity: this.identityOf(s), timeoutMs };
-    return (await this.connector()).open(target, (der) => this.acceptDevice(actor, app, s, der, trustOnFirstUse));
+    return (await this.connector()).open(target, accept ?? ((der) => this.acceptDevice(actor, app, s, der, trustOnFirstUse)));
   }
 
   // ---- planning ------------------------------------------------------------------------------
@@ -408,7 +411,33 @@ export class PushService {
 
     const workers = Array.from({ length: Math.min(options.concurrency, Math.max(1, pending.size)) }, () => this.worker(actor, options, pending, report));
     await Promise.all(workers);
-    return outcomes;
+    return writesTrustList(options.operation) && !options.signal?.aborted ? this.refreshStaleTrustLists(actor, options, outcomes) : outcomes;
+  }
+
+  /**
+   * A rollout ends with every device it updated holding the GDS's current trust list: when the
+   * trust list changed during the run (a certificate a device refused was revoked, or an operator
+   * revoked one meanwhile, so the CRL is new), the devices that got the older one get the trust list
+   * again. Their outcome says so, or why the refresh failed.
+   */
+  private async refreshStaleTrustLists(actor: string, options: PushRunOptions, outcomes: PushOutcome[]): Promise<PushOutcome[]> {
+    const stale: PushOutcome[] = [];
+    for (const o of outcomes) {
+      if (o.result !== "ok" || !o.jobId) continue;
+      const job = await this.jobs.get(o.jobId);
+      const current = trustListDigest(await this.trustListFor(await this.settings.get(o.applicationId)));
+      if (job?.trustListDigest && job.trustListDigest !== current) stale.push(o);
+    }
+    if (stale.length === 0) return outcomes;
+    options.onRefresh?.(stale.length);
+    const refreshed = await this.run(actor, { ...options, operation: "trustlist", selection: { applicationIds: stale.map((o) => o.applicationId) }, trustDeviceCertificate: false, onOutcome: undefined, onRefresh: undefined });
+    const byId = new Map(refreshed.map((r) => [r.applicationId, r]));
+    return outcomes.map((o) => {
+      const r = byId.get(o.applicationId);
+      if (!r) return o;
+      if (r.result === "ok") return { ...o, reason: `${o.reason}; trust list sent again with the CRL that changed during the run`, durationMs: o.durationMs + r.durationMs };
+      return { ...o, result: r.result, reason: `${o.reason}, but sending the trust list again with the CRL that changed during the run failed: ${r.reason}`, lastStatus: r.lastStatus };
+    });
   }
 
   /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
@@ -538,7 +567,13 @@ export class PushService {
         await this.jobs.update(job.jobId, this.options.instanceId, released, this.clock.nowMs());
         return { final: { ...job, ...released, state: "queued" } };
       }
-      const failure = ctx.stopped ? new PushFailure("timeout", `${ctx.stopped} at step "${nextStepText(job)}"`) : toFailure(e);
+      // A verification that ran out of time says what it saw; anything else cut short, where it was.
+      const failure =
+        ctx.stopped && !(e instanceof PushFailure && e.kind === "verification")
+          ? new PushFailure("timeout", `${ctx.stopped} at step "${nextStepText(job)}"`)
+          : ctx.stopped
+            ? new PushFailure("verification", `${(e as PushFailure).message} (${ctx.stopped})`)
+            : toFailure(e);
       const now = this.clock.nowMs();
       if (failure.retryable && job.attempts < job.maxAttempts) {
         const delayMs = retryDelayMs(job.attempts, this.policy.retry);
@@ -675,25 +710,26 @@ export class PushService {
   private async verify(actor: string, job: PushJobRecord, app: ApplicationRecord, options: PushRunOptions, ctx: AttemptContext): Promise<void> {
     if (hasReached(job.step, "verified")) return;
     const settings = await this.settings.get(app.applicationId);
-    const endpointUrl = this.endpointOf(app, settings)!;
-    const connector = await this.connector();
+    let accept: ((der: Buffer) => Promise<void>) | undefined;
     if (replacesCertificate(job.operation)) {
       const issued = (await this.certificates.listCertificates({ applicationId: app.applicationId })).find((r) => r.serialHex === job.issuedSerialHex);
       if (!issued) throw new PushFailure("gds", `the issued certificate ${job.issuedSerialHex} is missing from the database`);
-      let seen = "";
-      for (;;) {
-        if (ctx.stopped) throw new PushFailure("verification", `the device still presents ${seen || "another certificate"}, not the issued ${issued.thumbprint} (${ctx.stopped})`);
-        try {
-          seen = thumbprintOf(await connector.presentedCertificate(endpointUrl, options.timeoutMs));
-          if (seen === issued.thumbprint) break;
-        } catch (e) {
-          // The device restarting its endpoints after ApplyChanges refuses connections for a moment.
-          if (!(e instanceof PushFailure && (e.kind === "unreachable" || e.kind === "timeout" || e.kind === "busy"))) throw e;
-        }
+      accept = async (der) => {
+        const seen = thumbprintOf(der);
+        if (seen !== issued.thumbprint) throw new PushFailure("verification", `the device still presents certificate ${seen}, not the one issued (${issued.thumbprint}): it did not take the new certificate into use`);
+      };
+    }
+    let device: DeviceSession;
+    for (;;) {
+      try {
+        device = await this.openDevice(actor, app, settings, options.timeoutMs, false, accept);
+        break;
+      } catch (e) {
+        // After ApplyChanges a device restarts its endpoints: for a moment it refuses connections or still shows the old certificate.
+        if (!(e instanceof PushFailure && ["verification", "unreachable", "timeout", "busy"].includes(e.kind)) || ctx.stopped) throw e;
         await sleep(this.policy.verifyPollMs);
       }
     }
-    const device = await this.openDevice(actor, app, settings, options.timeoutMs, false);
     ctx.sessions.add(device);
     try {
       if (writesTrustList(job.operation)) {

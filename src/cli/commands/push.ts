@@ -4,7 +4,7 @@ import { formatApplicationId, parseApplicationId } from "../../domain/applicatio
 import { invalidArgument } from "../../domain/errors";
 import { parsePushOperation, type PushJobRecord, type PushOutcome } from "../../domain/push";
 import type { PushCredentials, PushPlanEntry, PushSettingsView } from "../../services/push-service";
-import { printJson, readStdin, say } from "../output";
+import { enterJsonMode, printJson, readStdin, say } from "../output";
 import { cliActor, integerOption, readCertificateFile, withDataOptions, withServices, type DataOptions } from "./common";
 
 interface RunOptions extends DataOptions {
@@ -49,6 +49,12 @@ class Progress {
   retry(applicationUri: string, reason: string, delayMs: number): void {
     if (this.quiet) return;
     const line = `retry   ${applicationUri} in ${seconds(delayMs)}: ${reason}`;
+    if (this.tty) this.above(line);
+    else say(line);
+  }
+
+  note(line: string): void {
+    if (this.quiet) return;
     if (this.tty) this.above(line);
     else say(line);
   }
@@ -151,6 +157,8 @@ export function registerPush(program: Command): void {
         const retries = integerOption(options.retries, "--retries", 0, 20, DEFAULT_RETRIES);
         if (ids.length && options.all) throw invalidArgument("name applications or give --all, not both");
         if (!ids.length && !options.all && !options.filter) throw invalidArgument("name applications (ns=1;g=...), or give --all or --filter PATTERN");
+        // node-opcua prints warnings with console.log: stdout keeps only the outcomes.
+        enterJsonMode();
         await withServices(options, async (s) => {
           if (options.dryRun) {
             const plan = await s.push.plan(selection);
@@ -174,6 +182,7 @@ export function registerPush(program: Command): void {
               signal: abort.signal,
               onOutcome: (o, done, total) => progress.outcome(o, done, total),
               onRetry: (uri, reason, delayMs) => progress.retry(uri, reason, delayMs),
+              onRefresh: (count) => progress.note(`the trust list changed during the run (a revocation): sending it again to ${count} device(s)`),
             });
             progress.end();
             if (options.json) printJson({ operation, wallMs: Date.now() - t0, outcomes: outcomes.map(outcomeJson) });
