@@ -8,6 +8,7 @@ import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
 import { registerOnboarding } from "./commands/onboarding";
 import { registerPush } from "./commands/push";
+import { registerSimulate } from "./commands/simulate";
 import { registerStart } from "./commands/start";
 import { registerUser } from "./commands/user";
 import { enterJsonMode, reportError } from "./output";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerOnboarding(program);
   registerCa(program);
   registerPush(program);
+  registerSimulate(program);
   return program;
 }
 

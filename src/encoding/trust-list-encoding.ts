@@ -1,5 +1,6 @@
 import { BinaryStream } from "node-opcua";
 import { TrustListDataType } from "node-opcua-types";
+import { GdsError } from "../domain/errors";
 import type { TrustListLists } from "../domain/push";
 
 /**
@@ -42,20 +43,32 @@ export function encodeTrustList(content: TrustListContent, masks: number): Buffe
   return stream.buffer.subarray(0, stream.length);
 }
 
-/** A decoded TrustList file: the lists and which of them it specifies. */
+/** A decoded TrustList file: the lists and which of them it specifies (the others are to be left as they are). */
 export interface DecodedTrustList extends TrustListContent {
   specifiedLists: number;
 }
 
-/** Decodes the content of a TrustList file; throws on a truncated or malformed encoding. */
-export function decodeTrustList(encoded: Buffer): DecodedTrustList {
-  const decoded = new TrustListDataType();
-  decoded.decode(new BinaryStream(encoded));
+/**
+ * Decodes the content of a TrustList file. Truncated, trailing or otherwise malformed bytes, and
+ * masks outside 0..15, reject with GdsError "InvalidArgument".
+ */
+export function decodeTrustList(data: Buffer): DecodedTrustList {
+  const value = new TrustListDataType();
+  const stream = new BinaryStream(data);
+  try {
+    value.decode(stream);
+  } catch {
+    throw new GdsError("InvalidArgument", "the TrustList file is not a UA-binary TrustListDataType");
+  }
+  if (stream.length !== data.length) throw new GdsError("InvalidArgument", "the TrustList file has bytes after its TrustListDataType");
+  const masks = value.specifiedLists;
+  if (!Number.isInteger(masks) || masks < 0 || masks > TrustListMasks.All) throw new GdsError("InvalidArgument", "the TrustList file's SpecifiedLists has bits other than 0..15");
+  const list = (l: Buffer[] | null | undefined) => (l ?? []).map((b) => Buffer.from(b ?? Buffer.alloc(0)));
   return {
-    specifiedLists: decoded.specifiedLists,
-    trustedCertificates: decoded.trustedCertificates ?? [],
-    trustedCrls: decoded.trustedCrls ?? [],
-    issuerCertificates: decoded.issuerCertificates ?? [],
-    issuerCrls: decoded.issuerCrls ?? [],
+    specifiedLists: masks,
+    trustedCertificates: list(value.trustedCertificates),
+    trustedCrls: list(value.trustedCrls),
+    issuerCertificates: list(value.issuerCertificates),
+    issuerCrls: list(value.issuerCrls),
   };
 }

@@ -81,3 +81,18 @@ export function numericNodeIdArg(args: Variant[], index: number, name: string, n
   if (nodeId.identifierType !== NodeIdType.NUMERIC || nodeId.namespace !== namespace) throw invalidArgument(`${name} ${nodeId.toString()} is not known here`);
   return nodeId.value as number;
 }
+
+/** A Boolean argument. */
+export function booleanArg(args: Variant[], index: number, name: string): boolean {
+  const v = at(args, index, name);
+  if (v.dataType !== DataType.Boolean || v.arrayType !== VariantArrayType.Scalar) throw invalidArgument(`${name} must be a Boolean`);
+  return v.value as boolean;
+}
+
+/** A ByteString[] argument; null reads as [], a null element as an empty buffer. */
+export function byteStringArrayArg(args: Variant[], index: number, name: string): Buffer[] {
+  const v = at(args, index, name);
+  if (v.dataType === DataType.Null || v.value === null) return [];
+  if (v.dataType !== DataType.ByteString || v.arrayType !== VariantArrayType.Array) throw invalidArgument(`${name} must be a ByteString array`);
+  return Array.from(v.value as Array<Buffer | null>, (b) => b ?? Buffer.alloc(0));
+}

@@ -23,9 +23,15 @@ function answer(status: Promise<StatusCode>, callback?: StatusCallback): Promise
  * onboarding window is open). Revoked, expired or misused certificates stay refused either way.
  */
 export class ChannelCertificateManager extends OPCUACertificateManager {
+  /**
+   * `acceptUnknown()` is asked at every check. `unknownVerdicts` are the verdicts of node-opcua-pki
+   * that count as "unknown" rather than "bad": by default only an untrusted certificate; a device in
+   * commissioning also takes a chain whose CA or CRL it does not know yet.
+   */
   constructor(
     rootFolder: string,
     private readonly acceptUnknown: () => boolean,
+    private readonly unknownVerdicts: readonly string[] = ["BadCertificateUntrusted"],
   ) {
     super({ rootFolder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
   }
@@ -35,9 +41,12 @@ export class ChannelCertificateManager extends OPCUACertificateManager {
   }
 
   private async decide(chain: Chain): Promise<StatusCode> {
-    const status: StatusCode = await (super.checkCertificate as (c: Chain) => Promise<StatusCode>).call(this, chain);
-    if (status.equals(StatusCodes.BadCertificateUntrusted) && this.acceptUnknown()) return StatusCodes.Good;
-    return status;
+    if (this.acceptUnknown()) {
+      // Accepted unknown clients are not recorded as rejected: GetRejectedList lists only those refused.
+      const verdict = await this.verifyCertificate(Buffer.concat(Array.isArray(chain) ? chain : [chain]), { acceptCertificateWithValidIssuerChain: true });
+      if (verdict === "Good" || this.unknownVerdicts.includes(verdict)) return StatusCodes.Good;
+    }
+    return (super.checkCertificate as (c: Chain) => Promise<StatusCode>).call(this, chain);
   }
 }
 

@@ -4,7 +4,6 @@ import {
   MessageSecurityMode,
   NodeClass,
   OPCUAServer,
-  SecurityPolicy,
   nodesets,
   type BaseNode,
   type UAMethod,
@@ -37,6 +36,7 @@ import { bindMethod, bindNotImplemented, type ErrorLog, type MethodBinding } fro
 import { leaveAuthorizationToBinding } from "./method-permissions";
 import { OPCUA_GDS_NODESET, certificateRequestsObject, requestAdministrationBindings, restoreMethodDescriptions } from "./request-administration";
 import { bindReadOnlyTrustList } from "./trust-list-file";
+import { SECURITY_POLICIES } from "./security-policies";
 import { resolveCaller } from "./caller-resolver";
 import { checkChannel, SIGNED_CHANNEL } from "../domain/authorization";
 import { CERTIFICATE_GROUPS } from "../domain/certificate-groups";
@@ -73,8 +73,7 @@ export interface GdsServer {
   stop(): Promise<void>;
 }
 
-/** The security policies offered; Basic128Rsa15 is left out (Node 20 disables PKCS#1 v1.5 decryption). */
-export const SECURITY_POLICIES = [SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss];
+export { SECURITY_POLICIES };
 
 function methodsBelow(root: BaseNode): UAMethod[] {
   const found: UAMethod[] = [];

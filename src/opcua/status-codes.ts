@@ -1,5 +1,6 @@
 import { StatusCodes, type StatusCode } from "node-opcua";
 import { GdsError, type GdsErrorKind } from "../domain/errors";
+import { StatusFault } from "./status-fault";
 
 /** The one table from domain error kinds to OPC UA status codes. */
 const STATUS_OF_KIND: Record<GdsErrorKind, StatusCode> = {
@@ -19,5 +20,11 @@ const STATUS_OF_KIND: Record<GdsErrorKind, StatusCode> = {
 
 /** The status code a failed call answers with; anything unexpected is an internal error. */
 export function statusCodeOf(error: unknown): StatusCode {
+  if (error instanceof StatusFault) return error.statusCode;
   return error instanceof GdsError ? STATUS_OF_KIND[error.kind] : StatusCodes.BadInternalError;
+}
+
+/** True when `error` is the caller's to know (a GdsError or a StatusFault), false for a fault to log. */
+export function isExpectedFailure(error: unknown): boolean {
+  return error instanceof GdsError || error instanceof StatusFault;
 }

@@ -1,7 +1,6 @@
 import { leaveAuthorizationToBinding } from "./method-permissions";
 import { createHash } from "node:crypto";
 import {
-  BinaryStream,
   BrowseDirection,
   DataType,
   DataValue,
@@ -21,14 +20,16 @@ import {
   type UAVariable,
   type VariantLike,
 } from "node-opcua";
-import { TrustListDataType } from "node-opcua-types";
+import { decodeTrustList, encodeTrustList, TrustListMasks, type DecodedTrustList, type TrustListContent } from "../encoding/trust-list-encoding";
 import { GdsError } from "../domain/errors";
-import { statusCodeOf } from "./status-codes";
+import { isExpectedFailure, statusCodeOf } from "./status-codes";
+import { StatusFault } from "./status-fault";
 
 /**
- * The read side of a TrustList file object (OPC 10000-12 §7.8.2 TrustListType, a FileType of
- * OPC 10000-5 Annex C / OPC 10000-20 §4.2) for trust lists that clients may read but never change,
- * such as the trust lists of a GDS's certificate groups.
+ * TrustList file objects (OPC 10000-12 §7.8.2 TrustListType, a FileType of OPC 10000-5 Annex C /
+ * OPC 10000-20 §4.2): read-only for trust lists that clients may read but never change, such as the
+ * trust lists of a GDS's certificate groups, and writable (with a TrustListWriter) for the trust
+ * list of a push-managed server (§7.10).
  *
  * Every Open/OpenWithMasks takes a snapshot of the encoded content, so a change of the content while
  * a client reads never tears its read (OPC 10000-12 §7.8.2.4 OpenWithMasks: "it shall ensure the
@@ -36,43 +37,28 @@ import { statusCodeOf } from "./status-codes";
  * are released when it closes.
  */
 
-/** The certificates and CRLs of a trust list, each DER encoded. */
-export interface TrustListContent {
-  trustedCertificates: Buffer[];
-  trustedCrls: Buffer[];
-  issuerCertificates: Buffer[];
-  issuerCrls: Buffer[];
-}
+export { decodeTrustList, encodeTrustList, TrustListMasks, type TrustListContent } from "../encoding/trust-list-encoding";
 
-/** TrustListMasks (OPC 10000-12 §7.8.2.9): which lists a TrustListDataType specifies. */
-export const TrustListMasks = {
-  None: 0,
-  TrustedCertificates: 1,
-  TrustedCrls: 2,
-  IssuerCertificates: 4,
-  IssuerCrls: 8,
-  All: 15,
-} as const;
+/** A TrustListDataType as a client wrote it: the lists selected by `specifiedLists` replace the current ones. */
+export type WrittenTrustList = DecodedTrustList;
 
 /**
- * UA-binary encoding of TrustListDataType (ns=0;i=12554), body only, as the TrustList file holds
- * it: SpecifiedLists = `masks`, and only the lists selected by `masks` filled (the others empty).
+ * What makes a TrustList writable: its owner validates and keeps what clients write. Every method
+ * throws a GdsError or StatusFault with the status the caller gets.
  */
-export function encodeTrustList(content: TrustListContent, masks: number): Buffer {
-  if (!Number.isInteger(masks) || masks < 0 || masks > TrustListMasks.All) {
-    throw new RangeError(`TrustList masks must be an integer from 0 to 15, got ${masks}`);
-  }
-  const pick = (bit: number, list: Buffer[]) => ((masks & bit) !== 0 ? list : []);
-  const value = new TrustListDataType({
-    specifiedLists: masks,
-    trustedCertificates: pick(TrustListMasks.TrustedCertificates, content.trustedCertificates),
-    trustedCrls: pick(TrustListMasks.TrustedCrls, content.trustedCrls),
-    issuerCertificates: pick(TrustListMasks.IssuerCertificates, content.issuerCertificates),
-    issuerCrls: pick(TrustListMasks.IssuerCrls, content.issuerCrls),
-  });
-  const stream = new BinaryStream(value.binaryStoreSize());
-  value.encode(stream);
-  return stream.buffer.subarray(0, stream.length);
+export interface TrustListWriter {
+  /** Largest TrustList file accepted, in bytes (MaxTrustListSize); a Write beyond it answers Bad_RequestTooLarge. */
+  maxTrustListSize: number;
+  /** Throws unless this session may change the trust list now (another session's transaction: Bad_TransactionPending). */
+  checkCanWrite(context: ISessionContext): void;
+  /** CloseAndUpdate: the decoded file replaces the lists it specifies; returns ApplyChangesRequired. */
+  update(context: ISessionContext, written: WrittenTrustList): Promise<boolean>;
+  /** AddCertificate (§7.8.2.6). */
+  addCertificate(context: ISessionContext, certificate: Buffer, isTrustedCertificate: boolean): Promise<void>;
+  /** RemoveCertificate (§7.8.2.7); `thumbprint` is the SHA-1 hex of the certificate. */
+  removeCertificate(context: ISessionContext, thumbprint: string, isTrustedCertificate: boolean): Promise<void>;
+  /** When the trust list in use last changed (LastUpdateTime). */
+  lastUpdateTime(): Date;
 }
 
 /** What bindReadOnlyTrustList needs from its owner. */
@@ -87,28 +73,24 @@ export interface ReadOnlyTrustListOptions {
   logError(message: string): void;
 }
 
+/** What bindWritableTrustList needs from its owner. */
+export interface WritableTrustListOptions extends ReadOnlyTrustListOptions {
+  writer: TrustListWriter;
+}
+
 /** Open mode bits (OPC 10000-20 §4.2.2). */
 const MODE_READ = 0x01;
 const MODE_WRITE = 0x02;
+const MODE_ERASE_EXISTING = 0x04;
 const MODE_RESERVED = 0xf0;
 
 const MAX_UINT32 = 0xffffffff;
 const TWO_POW_32 = 2 ** 32;
 
-/** A method result that is not a GdsError kind (the file codes of OPC 10000-20 and -12). */
-class FileFault extends Error {
-  constructor(
-    readonly statusCode: StatusCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "FileFault";
-  }
-}
-
-/** One open file handle: a snapshot of the encoding and a position in it. */
+/** One open file handle: a snapshot of the encoding (or what was written so far) and a position in it. */
 interface OpenFile {
   session: object;
+  writing: boolean;
   data: Buffer;
   position: number;
 }
@@ -117,7 +99,7 @@ type SessionWithStatus = { status?: string; once?: (event: string, listener: () 
 
 function sessionOf(context: ISessionContext): object {
   const session = context.session;
-  if (!session) throw new FileFault(StatusCodes.BadSessionIdInvalid, "file handles need a session");
+  if (!session) throw new StatusFault(StatusCodes.BadSessionIdInvalid, "file handles need a session");
   return session;
 }
 
@@ -191,6 +173,29 @@ function childByName(node: BaseNode, name: string, nodeClass: NodeClass): BaseNo
  *   else: logged, Bad_InternalError.
  */
 export function bindReadOnlyTrustList(trustList: UAObject, options: ReadOnlyTrustListOptions): void {
+  bindTrustListFile(trustList, options, null);
+}
+
+/**
+ * Binds `trustList` as a writable TrustList (OPC 10000-12 §7.8.2, push management §7.10): reading
+ * as bindReadOnlyTrustList, and in addition
+ * - Open with Mode 0x06 (Write + EraseExisting) opens the one write handle: while it is open another
+ *   write Open, AddCertificate and RemoveCertificate answer Bad_InvalidState; the writer may refuse
+ *   (Bad_TransactionPending). Any other mode with the Write bit: Bad_NotSupported.
+ * - Write at the handle's position; a file growing beyond writer.maxTrustListSize: Bad_RequestTooLarge.
+ *   Read on a write handle: Bad_InvalidState.
+ * - CloseAndUpdate closes the handle in every case, decodes the TrustListDataType (malformed:
+ *   Bad_InvalidArgument) and hands it to writer.update, answering ApplyChangesRequired. With a read
+ *   handle: Bad_InvalidState. Close discards what was written.
+ * - AddCertificate / RemoveCertificate call the writer.
+ * Writable and UserWritable read true; LastUpdateTime is the writer's.
+ */
+export function bindWritableTrustList(trustList: UAObject, options: WritableTrustListOptions): void {
+  if (!Number.isInteger(options.writer.maxTrustListSize) || options.writer.maxTrustListSize < 1) throw new RangeError("maxTrustListSize must be a positive integer");
+  bindTrustListFile(trustList, options, options.writer);
+}
+
+function bindTrustListFile(trustList: UAObject, options: ReadOnlyTrustListOptions, writer: TrustListWriter | null): void {
   const maxPerSession = options.maxOpenHandlesPerSession ?? 8;
   if (!Number.isInteger(maxPerSession) || maxPerSession < 1) throw new RangeError("maxOpenHandlesPerSession must be a positive integer");
   const where = `TrustList ${trustList.nodeId.toString()}`;
@@ -228,7 +233,7 @@ export function bindReadOnlyTrustList(trustList: UAObject, options: ReadOnlyTrus
     }
   };
 
-  // LastUpdateTime: the time this binding first saw the current full encoding.
+  // LastUpdateTime of a read-only list: the time this binding first saw the current full encoding.
   let lastDigest: string | null = null;
   let lastUpdateTime = new Date();
   const observeFull = (encoded: Buffer) => {
@@ -245,13 +250,33 @@ export function bindReadOnlyTrustList(trustList: UAObject, options: ReadOnlyTrus
     return encoded;
   };
 
-  const open = async (context: ISessionContext, masks: number): Promise<number> => {
-    const session = sessionOf(context);
+  const writeHandleOpen = (): boolean => {
+    sweep();
+    for (const file of files.values()) if (file.writing) return true;
+    return false;
+  };
+
+  const register = (session: object, file: OpenFile): number => {
+    const handle = nextHandle();
+    files.set(handle, file);
+    let set = handlesOfSession.get(session);
+    if (!set) handlesOfSession.set(session, (set = new Set()));
+    set.add(handle);
+    watch(session);
+    return handle;
+  };
+
+  const checkHandleQuota = (session: object) => {
     sweep();
     const held = (handlesOfSession.get(session)?.size ?? 0) + (opening.get(session) ?? 0);
     if (held >= maxPerSession) {
-      throw new FileFault(StatusCodes.BadTooManyOperations, `a session may hold at most ${maxPerSession} handles on this trust list`);
+      throw new StatusFault(StatusCodes.BadTooManyOperations, `a session may hold at most ${maxPerSession} handles on this trust list`);
     }
+  };
+
+  const open = async (context: ISessionContext, masks: number): Promise<number> => {
+    const session = sessionOf(context);
+    checkHandleQuota(session);
     opening.set(session, (opening.get(session) ?? 0) + 1);
     let data: Buffer;
     try {
@@ -261,14 +286,16 @@ export function bindReadOnlyTrustList(trustList: UAObject, options: ReadOnlyTrus
       if (n > 0) opening.set(session, n);
       else opening.delete(session);
     }
-    if (!isAlive(session)) throw new FileFault(StatusCodes.BadSessionIdInvalid, "the session closed while the trust list was opened");
-    const handle = nextHandle();
-    files.set(handle, { session, data, position: 0 });
-    let set = handlesOfSession.get(session);
-    if (!set) handlesOfSession.set(session, (set = new Set()));
-    set.add(handle);
-    watch(session);
-    return handle;
+    if (!isAlive(session)) throw new StatusFault(StatusCodes.BadSessionIdInvalid, "the session closed while the trust list was opened");
+    return register(session, { session, writing: false, data, position: 0 });
+  };
+
+  const openForWriting = (context: ISessionContext, w: TrustListWriter): number => {
+    const session = sessionOf(context);
+    checkHandleQuota(session);
+    if (writeHandleOpen()) throw new StatusFault(StatusCodes.BadInvalidState, "the trust list is already open for writing");
+    w.checkCanWrite(context);
+    return register(session, { session, writing: true, data: Buffer.alloc(0), position: 0 });
   };
 
   const fileOf = (context: ISessionContext, handle: number): OpenFile => {
@@ -302,8 +329,7 @@ export function bindReadOnlyTrustList(trustList: UAObject, options: ReadOnlyTrus
         const outputArguments = (await body(inputArguments, context)).map((v) => (v instanceof Variant ? v : new Variant(v)));
         return { statusCode: StatusCodes.Good, outputArguments };
       } catch (e) {
-        if (e instanceof FileFault) return { statusCode: e.statusCode };
-        if (!(e instanceof GdsError)) options.logError(`${where} ${name} failed: ${(e as Error)?.stack ?? String(e)}`);
+        if (!isExpectedFailure(e)) options.logError(`${where} ${name} failed: ${(e as Error)?.stack ?? String(e)}`);
         return { statusCode: statusCodeOf(e) };
       }
     });
@@ -315,8 +341,12 @@ export function bindReadOnlyTrustList(trustList: UAObject, options: ReadOnlyTrus
     async (args, context) => {
       const mode = scalarArg(args, 0, "Mode", DataType.Byte) as number;
       if ((mode & MODE_RESERVED) !== 0) throw new GdsError("InvalidArgument", "the reserved mode bits 4..7 must be zero");
-      if ((mode & MODE_WRITE) !== 0) throw new FileFault(StatusCodes.BadNotWritable, "this trust list is read-only");
-      if (mode !== MODE_READ) throw new FileFault(StatusCodes.BadNotSupported, "a TrustList opens with mode Read (0x01) only");
+      if ((mode & MODE_WRITE) !== 0) {
+        if (!writer) throw new StatusFault(StatusCodes.BadNotWritable, "this trust list is read-only");
+        if (mode !== (MODE_WRITE | MODE_ERASE_EXISTING)) throw new StatusFault(StatusCodes.BadNotSupported, "a TrustList opens for writing with mode Write + EraseExisting (0x06) only");
+        return [{ dataType: DataType.UInt32, value: openForWriting(context, writer) }];
+      }
+      if (mode !== MODE_READ) throw new StatusFault(StatusCodes.BadNotSupported, "a TrustList opens with mode Read (0x01) or Write + EraseExisting (0x06)");
       return [{ dataType: DataType.UInt32, value: await open(context, TrustListMasks.All) }];
     },
     true,
@@ -337,6 +367,7 @@ export function bindReadOnlyTrustList(trustList: UAObject, options: ReadOnlyTrus
     (args, context) => {
       const file = fileOf(context, fileHandleArg(args));
       const length = scalarArg(args, 1, "Length", DataType.Int32) as number;
+      if (file.writing) throw new StatusFault(StatusCodes.BadInvalidState, "the file was opened for writing, not reading");
       if (!(length > 0)) throw new GdsError("InvalidArgument", "Length must be positive");
       const end = Math.min(file.data.length, file.position + length);
       const chunk = Buffer.from(file.data.subarray(file.position, end));
@@ -378,43 +409,82 @@ export function bindReadOnlyTrustList(trustList: UAObject, options: ReadOnlyTrus
   bind(
     "Write",
     (args, context) => {
-      fileOf(context, fileHandleArg(args));
-      throw new FileFault(StatusCodes.BadInvalidState, "the file was not opened for writing");
+      const file = fileOf(context, fileHandleArg(args));
+      if (!file.writing) throw new StatusFault(StatusCodes.BadInvalidState, "the file was not opened for writing");
+      const v = args[1];
+      if (!v || (v.dataType !== DataType.ByteString && v.dataType !== DataType.Null) || v.arrayType !== VariantArrayType.Scalar) throw new GdsError("InvalidArgument", "Data must be a ByteString");
+      const data = (v.value as Buffer | null) ?? Buffer.alloc(0);
+      const end = file.position + data.length;
+      if (end > writer!.maxTrustListSize) {
+        throw new StatusFault(StatusCodes.BadRequestTooLarge, `the TrustList may not be larger than MaxTrustListSize (${writer!.maxTrustListSize} bytes)`);
+      }
+      if (end > file.data.length) {
+        const grown = Buffer.alloc(end);
+        file.data.copy(grown);
+        file.data = grown;
+      }
+      data.copy(file.data, file.position);
+      file.position = end;
+      return [];
     },
     true,
   );
 
   bind(
     "CloseAndUpdate",
-    (args, context) => {
-      fileOf(context, fileHandleArg(args));
-      throw new FileFault(StatusCodes.BadNotWritable, "this trust list is read-only");
+    async (args, context) => {
+      const handle = fileHandleArg(args);
+      const file = fileOf(context, handle);
+      if (!writer) throw new StatusFault(StatusCodes.BadNotWritable, "this trust list is read-only");
+      if (!file.writing) throw new StatusFault(StatusCodes.BadInvalidState, "the file was not opened for writing");
+      // Closed whatever happens next: a file that cannot be processed is discarded (§7.8.2.3).
+      close(handle, file);
+      const applyChangesRequired = await writer.update(context, decodeTrustList(file.data));
+      return [{ dataType: DataType.Boolean, value: applyChangesRequired }];
     },
     false,
   );
 
-  for (const name of ["AddCertificate", "RemoveCertificate"]) {
-    bind(
-      name,
-      () => {
-        throw new FileFault(StatusCodes.BadNotWritable, "this trust list is read-only");
-      },
-      false,
-    );
-  }
+  bind(
+    "AddCertificate",
+    async (args, context) => {
+      if (!writer) throw new StatusFault(StatusCodes.BadNotWritable, "this trust list is read-only");
+      const certificate = scalarArg(args, 0, "Certificate", DataType.ByteString) as Buffer | null;
+      const isTrusted = scalarArg(args, 1, "IsTrustedCertificate", DataType.Boolean) as boolean;
+      if (writeHandleOpen()) throw new StatusFault(StatusCodes.BadInvalidState, "the trust list is open for writing");
+      await writer.addCertificate(context, certificate ?? Buffer.alloc(0), isTrusted);
+      return [];
+    },
+    false,
+  );
+
+  bind(
+    "RemoveCertificate",
+    async (args, context) => {
+      if (!writer) throw new StatusFault(StatusCodes.BadNotWritable, "this trust list is read-only");
+      const thumbprint = (scalarArg(args, 0, "Thumbprint", DataType.String) as string | null) ?? "";
+      const isTrusted = scalarArg(args, 1, "IsTrustedCertificate", DataType.Boolean) as boolean;
+      if (writeHandleOpen()) throw new StatusFault(StatusCodes.BadInvalidState, "the trust list is open for writing");
+      await writer.removeCertificate(context, thumbprint, isTrusted);
+      return [];
+    },
+    false,
+  );
 
   bindProperties(trustList, {
+    writable: writer !== null,
     openCount: () => {
       sweep();
       return files.size;
     },
     full: () => snapshot(TrustListMasks.All),
-    lastUpdateTime: () => lastUpdateTime,
+    lastUpdateTime: () => (writer ? writer.lastUpdateTime() : lastUpdateTime),
     logError: (m) => options.logError(`${where}: ${m}`),
   });
 }
 
 interface PropertySources {
+  writable: boolean;
   openCount(): number;
   full(): Promise<Buffer>;
   lastUpdateTime(): Date;
@@ -425,7 +495,7 @@ function bindProperties(trustList: UAObject, sources: PropertySources): void {
   const property = (name: string) => childByName(trustList, name, NodeClass.Variable) as UAVariable | undefined;
 
   for (const name of ["Writable", "UserWritable"]) {
-    property(name)?.setValueFromSource({ dataType: DataType.Boolean, value: false });
+    property(name)?.setValueFromSource({ dataType: DataType.Boolean, value: sources.writable });
   }
 
   property("OpenCount")?.bindVariable(
@@ -451,7 +521,7 @@ function bindProperties(trustList: UAObject, sources: PropertySources): void {
         return new DataValue({ value: toVariant(encoded), statusCode: StatusCodes.Good, sourceTimestamp: now, serverTimestamp: now });
       })
       .catch((e: unknown) => {
-        if (!(e instanceof GdsError)) sources.logError(`reading ${name} failed: ${(e as Error)?.stack ?? String(e)}`);
+        if (!isExpectedFailure(e)) sources.logError(`reading ${name} failed: ${(e as Error)?.stack ?? String(e)}`);
         const now = new Date();
         return new DataValue({ statusCode: statusCodeOf(e), sourceTimestamp: now, serverTimestamp: now });
       })

@@ -118,24 +118,23 @@ export interface RunningServer extends CliProcess {
   endpointUrl: string;
 }
 
-/** Starts `opcua-gds start ...` in the background and waits for its "listening on" line. */
-export async function startServer(args: string[], options: { env?: Record<string, string> } = {}): Promise<RunningServer> {
-  const p = spawnCli(["start", ...args], { env: options.env });
-  const endpointUrl = await new Promise<string>((resolve, reject) => {
+/** Waits until the process's stdout matches `pattern` (rejects when it exits first or after `timeoutMs`). */
+export async function waitForOutput(p: CliProcess, pattern: RegExp, what: string, timeoutMs = 90_000): Promise<RegExpExecArray> {
+  return new Promise<RegExpExecArray>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`no "listening on" line within 90 s\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`));
-    }, 90_000);
+      reject(new Error(`no ${what} within ${timeoutMs / 1000} s\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`));
+    }, timeoutMs);
     const onData = () => {
-      const m = /opcua-gds listening on (opc\.tcp:\/\/\S+)/.exec(p.stdout());
+      const m = pattern.exec(p.stdout());
       if (m) {
         cleanup();
-        resolve(m[1]);
+        resolve(m);
       }
     };
     const onExit = (code: number | null) => {
       cleanup();
-      reject(new Error(`start exited with ${code} before listening\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`));
+      reject(new Error(`the process exited with ${code} before ${what}\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`));
     };
     const cleanup = () => {
       clearTimeout(timer);
@@ -144,12 +143,19 @@ export async function startServer(args: string[], options: { env?: Record<string
     };
     p.child.stdout!.on("data", onData);
     p.child.once("exit", onExit);
+    onData();
   });
+}
+
+/** Starts `opcua-gds start ...` in the background and waits for its "listening on" line. */
+export async function startServer(args: string[], options: { env?: Record<string, string> } = {}): Promise<RunningServer> {
+  const p = spawnCli(["start", ...args], { env: options.env });
+  const [, endpointUrl] = await waitForOutput(p, /opcua-gds listening on (opc\.tcp:\/\/\S+)/, 'a "listening on" line');
   return { ...p, endpointUrl };
 }
 
 /** Sends SIGTERM and returns the exit code, how long the exit took, and the full output. */
-export async function stopServer(server: RunningServer): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; stdout: string; stderr: string }> {
+export async function stopServer(server: CliProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; stdout: string; stderr: string }> {
   const t0 = Date.now();
   server.child.kill("SIGTERM");
   let timer: NodeJS.Timeout | undefined;
@@ -158,7 +164,7 @@ export async function stopServer(server: RunningServer): Promise<{ code: number 
   const ms = Date.now() - t0;
   if (exit === null) {
     server.child.kill("SIGKILL");
-    assert.fail(`start did not exit within 15 s of SIGTERM\nstdout: ${server.stdout()}\nstderr: ${server.stderr()}`);
+    assert.fail(`the process did not exit within 15 s of SIGTERM\nstdout: ${server.stdout()}\nstderr: ${server.stderr()}`);
   }
   await server.closed;
   return { ...exit, ms, stdout: server.stdout(), stderr: server.stderr() };

@@ -19,7 +19,8 @@ const ALLOWED: Record<string, string[]> = {
   encoding: ["domain", "encoding"],
   // The push client: a node-opcua client of devices' ServerConfiguration, behind services' ports.
   push: ["domain", "services", "push", "encoding", "client"],
-  cli: ["domain", "services", "config", "cli", "app.ts"],
+  simulator: ["domain", "config", "opcua", "simulator"],
+  cli: ["domain", "services", "config", "cli", "app.ts", "simulator"],
   "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "push"],
   "index.ts": ["app.ts", "config", "client"],
 };
@@ -44,7 +45,9 @@ describe("import boundaries", () => {
       for (const m of text.matchAll(/(?:import|export)[^"']*?from\s+["'](\.[^"']+)["']|import\(\s*["'](\.[^"']+)["']\s*\)/g)) {
         const spec = m[1] ?? m[2];
         const target = path.resolve(path.dirname(file), spec.replace(/\.js$/, ""));
-        const to = layerOf(target.endsWith(".ts") ? target : `${target}.ts`);
+        // A folder import ("../simulator") means its index.ts.
+        const targetFile = target.endsWith(".ts") ? target : fs.existsSync(path.join(target, "index.ts")) ? path.join(target, "index.ts") : `${target}.ts`;
+        const to = layerOf(targetFile);
         const allowed = ALLOWED[from];
         assert.ok(allowed, `no rule for ${from}`);
         if (!allowed.includes(to)) violations.push(`${path.relative(SRC, file)} -> ${spec} (${from} may not import ${to})`);

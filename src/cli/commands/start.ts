@@ -3,6 +3,7 @@ import { startGds } from "../../app";
 import { resolveConfig } from "../../config/config";
 import { parseDurationMs } from "../../domain/duration";
 import { say } from "../output";
+import { runUntilSignal } from "../run-until-signal";
 import { withDataOptions } from "./common";
 
 interface StartOptions {
@@ -14,9 +15,6 @@ interface StartOptions {
   approval?: string;
   onboarding?: string;
 }
-
-/** How long a shutdown may take before the process exits anyway. */
-const SHUTDOWN_LIMIT_MS = 10_000;
 
 /** `opcua-gds start`: serves the GDS until SIGTERM or SIGINT. */
 export function registerStart(program: Command): void {
@@ -33,28 +31,7 @@ export function registerStart(program: Command): void {
       if (admin?.generated) say(`initial administrator: ${admin.name}  password: ${admin.password}  (shown once)`);
       say(`opcua-gds listening on ${gds.endpointUrl} (data: ${config.dataDir})`);
 
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) return;
-          stopping = true;
-          say(`${signal}: stopping`);
-          const limit = setTimeout(() => {
-            process.stderr.write("opcua-gds: shutdown took longer than 10 s, exiting\n");
-            process.exit(1);
-          }, SHUTDOWN_LIMIT_MS);
-          limit.unref();
-          gds.stop().then(
-            () => resolve(),
-            (e: Error) => {
-              process.stderr.write(`opcua-gds: error while stopping: ${e.message}\n`);
-              resolve();
-            },
-          );
-        };
-        process.once("SIGTERM", () => stop("SIGTERM"));
-        process.once("SIGINT", () => stop("SIGINT"));
-      });
+      await runUntilSignal("opcua-gds", () => gds.stop());
       say("stopped");
     });
 }

@@ -1,0 +1,71 @@
+import type { Command } from "commander";
+import { invalidArgument } from "../../domain/errors";
+import { startSimulatedDevices } from "../../simulator";
+import { enterJsonMode, printJson, readStdin, say } from "../output";
+import { runUntilSignal } from "../run-until-signal";
+
+interface SimulateOptions {
+  count?: string;
+  basePort?: string;
+  data?: string;
+  user?: string;
+  passwordStdin?: boolean;
+  refuseCertificate?: string;
+  noKeyGeneration?: string;
+  json?: boolean;
+}
+
+function positiveInteger(text: string | undefined, name: string): number {
+  const n = Number(text);
+  if (!text || !Number.isInteger(n) || n < 1) throw invalidArgument(`${name} must be a positive integer, got ${JSON.stringify(text ?? "")}`);
+  return n;
+}
+
+/** "1,4,7" as device indexes below `count`. */
+function indexList(text: string | undefined, name: string, count: number): number[] {
+  if (!text) return [];
+  return text.split(",").map((part) => {
+    const n = Number(part.trim());
+    if (part.trim() === "" || !Number.isInteger(n) || n < 0 || n >= count) throw invalidArgument(`${name} takes device indexes from 0 to ${count - 1}, separated by commas; got ${JSON.stringify(part)}`);
+    return n;
+  });
+}
+
+/** `opcua-gds simulate`: runs N push-capable OPC UA servers on 127.0.0.1 until SIGTERM or SIGINT. */
+export function registerSimulate(program: Command): void {
+  program
+    .command("simulate")
+    .description("run simulated push-capable OPC UA devices on 127.0.0.1 (for tests, demos and benchmarks); prints one line per device, then `ready`")
+    .option("--count <n>", "number of devices")
+    .option("--base-port <port>", "device i listens on base-port + i")
+    .option("--data <dir>", "folder for the devices' certificates, keys and trust lists (kept between runs)")
+    .option("--user <name>", "the devices' SecurityAdmin user (default admin)")
+    .option("--password-stdin", "read the user's password from standard input (otherwise env OPCUA_GDS_SIM_PASSWORD)")
+    .option("--refuse-certificate <indexes>", "devices that refuse UpdateCertificate with BadCertificateInvalid, e.g. 3,7")
+    .option("--no-key-generation <indexes>", "devices that cannot make keys (CreateSigningRequest with a new key: BadNotSupported), e.g. 4")
+    .option("--json", "print the devices as one JSON document (then `ready`)")
+    .action(async (options: SimulateOptions & { keyGeneration?: string | boolean }) => {
+      // node-opcua writes warnings with console.log: stdout carries only the device list and `ready`.
+      enterJsonMode();
+      const count = positiveInteger(options.count, "--count");
+      const basePort = positiveInteger(options.basePort, "--base-port");
+      if (!options.data) throw invalidArgument("--data DIR is needed: the devices keep their certificates and keys there");
+      const password = options.passwordStdin ? await readStdin() : process.env.OPCUA_GDS_SIM_PASSWORD;
+      if (!password) throw invalidArgument("give the devices' password with --password-stdin or the environment variable OPCUA_GDS_SIM_PASSWORD");
+      const behaviours: Record<number, "refuse-certificate" | "no-key-generation"> = {};
+      for (const i of indexList(options.refuseCertificate, "--refuse-certificate", count)) behaviours[i] = "refuse-certificate";
+      // commander reads --no-key-generation <x> as the negation of --key-generation, with the value in keyGeneration.
+      const noKeys = typeof options.keyGeneration === "string" ? options.keyGeneration : options.noKeyGeneration;
+      for (const i of indexList(noKeys, "--no-key-generation", count)) {
+        if (behaviours[i]) throw invalidArgument(`device ${i} cannot both refuse certificates and lack key generation`);
+        behaviours[i] = "no-key-generation";
+      }
+      const fleet = await startSimulatedDevices({ count, basePort, dataFolder: options.data, user: options.user, password, behaviours });
+      const rows = fleet.devices.map((d) => ({ ...d, behaviour: behaviours[d.index] ?? "normal" }));
+      if (options.json) printJson(rows);
+      else for (const d of rows) say(`device ${d.index}  ${d.endpointUrl}  ${d.applicationUri}  ${d.behaviour}`);
+      say("ready");
+      await runUntilSignal("opcua-gds simulate", () => fleet.stop());
+      say("stopped");
+    });
+}

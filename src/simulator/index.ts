@@ -1,0 +1,98 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { OPCUACertificateManager } from "node-opcua";
+import { startSimulatedDevice, type DeviceBehaviour, type RunningDevice, type SimulatedDeviceOptions } from "./simulated-device";
+
+export type { DeviceBehaviour, SimulatedDeviceOptions } from "./simulated-device";
+
+/** A fleet of simulated devices for tests, demos and benchmarks. */
+export interface SimulatorOptions {
+  count: number;
+  basePort: number;
+  /** Address the devices listen on and put in their endpoint URLs; default 127.0.0.1. */
+  host?: string;
+  /** Each device keeps its certificate, key and trust list in `dataFolder/device-<index>`. */
+  dataFolder: string;
+  /** The device user with the SecurityAdmin role; default "admin". */
+  user?: string;
+  password: string;
+  /** Device i has the ApplicationUri `${prefix}:${i}`; default "urn:opcua-gds:simulated:device". */
+  applicationUriPrefix?: string;
+  /** Devices that behave otherwise, by index. */
+  behaviours?: Record<number, "refuse-certificate" | "no-key-generation">;
+  /** MaxTrustListSize of every device in bytes; default 1 MiB. */
+  maxTrustListSize?: number;
+}
+
+/** A started device, as a test or benchmark reaches it. */
+export interface SimulatedDevice {
+  index: number;
+  endpointUrl: string;
+  applicationUri: string;
+  dataFolder: string;
+}
+
+export const DEFAULT_APPLICATION_URI_PREFIX = "urn:opcua-gds:simulated:device";
+
+/** Devices started at once: start-up is CPU work (NodeSet, keys) on a small machine, a little overlap hides file I/O. */
+const START_CONCURRENCY = 2;
+
+function checkOptions(o: SimulatorOptions): void {
+  if (!Number.isInteger(o.count) || o.count < 1) throw new RangeError("count must be a positive integer");
+  if (!Number.isInteger(o.basePort) || o.basePort < 1 || o.basePort + o.count - 1 > 65535) throw new RangeError("basePort + count - 1 must be a TCP port (1..65535)");
+  if (!o.password) throw new RangeError("a password is needed for the devices' user");
+  for (const key of Object.keys(o.behaviours ?? {})) {
+    const index = Number(key);
+    if (!Number.isInteger(index) || index < 0 || index >= o.count) throw new RangeError(`behaviour for device ${key}, which is not one of 0..${o.count - 1}`);
+  }
+}
+
+/**
+ * Starts `count` push-capable OPC UA servers in this process, device i on host:basePort+i, and
+ * resolves once every one listens. A device that fails to start stops the ones already started and
+ * rejects. `stop()` stops them all.
+ */
+export async function startSimulatedDevices(o: SimulatorOptions): Promise<{ devices: SimulatedDevice[]; stop(): Promise<void> }> {
+  checkOptions(o);
+  const host = o.host ?? "127.0.0.1";
+  const prefix = o.applicationUriPrefix ?? DEFAULT_APPLICATION_URI_PREFIX;
+  await fs.mkdir(o.dataFolder, { recursive: true, mode: 0o700 });
+  const userCertificateManager = new OPCUACertificateManager({ rootFolder: path.join(o.dataFolder, "user-pki"), automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
+  await userCertificateManager.initialize();
+
+  const running: RunningDevice[] = [];
+  const devices: SimulatedDevice[] = [];
+  const stopAll = async () => {
+    const errors: unknown[] = [];
+    // Stopped in small groups: hundreds of shutdowns at once only queue on two cores.
+    for (let i = 0; i < running.length; i += 8) {
+      const results = await Promise.allSettled(running.slice(i, i + 8).map((d) => d.stop()));
+      for (const r of results) if (r.status === "rejected") errors.push(r.reason);
+    }
+    running.length = 0;
+    await userCertificateManager.dispose();
+    if (errors.length) throw new Error(`${errors.length} simulated device(s) failed to stop: ${String(errors[0])}`);
+  };
+
+  const start = async (index: number) => {
+    const options: SimulatedDeviceOptions = { index, port: o.basePort + index, applicationUri: `${prefix}:${index}`, behaviour: o.behaviours?.[index] ?? "normal" };
+    const folder = path.join(o.dataFolder, `device-${index}`);
+    // Each server disposes its user certificate manager when it shuts down: count the users of the shared one.
+    userCertificateManager.referenceCounter++;
+    const device = await startSimulatedDevice(options, { host, folder, user: o.user ?? "admin", password: o.password, maxTrustListSize: o.maxTrustListSize, userCertificateManager });
+    running.push(device);
+    devices[index] = { index, endpointUrl: device.endpointUrl, applicationUri: options.applicationUri, dataFolder: folder };
+  };
+
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < o.count) await start(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(START_CONCURRENCY, o.count) }, worker));
+  } catch (e) {
+    await stopAll().catch(() => undefined);
+    throw e;
+  }
+  return { devices, stop: stopAll };
+}
