@@ -77,6 +77,8 @@ export interface PushRunOptions {
   retries: number;
   /** Pin the certificate an unknown device presents now (the operator has seen it out of band). */
   trustDeviceCertificate: boolean;
+  /** Ask devices for a new key pair (default: the policy's regeneratePrivateKey, true). */
+  regeneratePrivateKey?: boolean;
   /** Each finished device, as it finishes. */
   onOutcome?: (outcome: PushOutcome, done: number, total: number) => void;
   /** A failed attempt that will be retried. */
@@ -635,7 +637,7 @@ export class PushService {
         }
         if (replacesCertificate(job.operation)) {
           const typeId = certificateTypeFor(capabilities.certificateTypeIds);
-          if (!hasReached(job.step, "certificate-issued")) await this.issue(actor, job, current, device, capabilities.supportedPrivateKeyFormats, typeId, ctx);
+          if (!hasReached(job.step, "certificate-issued")) await this.issue(actor, job, current, device, capabilities.supportedPrivateKeyFormats, typeId, options.regeneratePrivateKey ?? this.policy.regeneratePrivateKey, ctx);
           // The generated key (if any) stays sealed in its request until the device applied the certificate.
           const delivery = await this.certificates.pushDelivery(job.requestId!);
           let updated;
@@ -669,10 +671,10 @@ export class PushService {
   }
 
   /** CreateSigningRequest (or a GDS-made key) and issuance; the request id is saved before anything is signed. */
-  private async issue(actor: string, job: PushJobRecord, app: ApplicationRecord, device: DeviceSession, formats: string[], typeId: number, ctx: AttemptContext): Promise<void> {
+  private async issue(actor: string, job: PushJobRecord, app: ApplicationRecord, device: DeviceSession, formats: string[], typeId: number, regenerate: boolean, ctx: AttemptContext): Promise<void> {
     // Saved first: a job resumed after a crash during issuance finds the certificate issued for it.
     if (!job.requestId) await this.record(job, ctx, { requestId: randomUUID() });
-    const key = await this.keySource(device, formats, typeId);
+    const key = await this.keySource(device, formats, typeId, regenerate);
     let row;
     try {
       row = await this.certificates.issueForPush(actor, app.applicationId, job.requestId!, key);
@@ -684,9 +686,9 @@ export class PushService {
   }
 
   /** CSR from the device, or a key pair from the GDS when the device cannot make one. */
-  private async keySource(device: DeviceSession, formats: string[], typeId: number): Promise<{ csrDer: Buffer } | { privateKeyFormat: "PFX" | "PEM" }> {
+  private async keySource(device: DeviceSession, formats: string[], typeId: number, regenerate: boolean): Promise<{ csrDer: Buffer } | { privateKeyFormat: "PFX" | "PEM" }> {
     try {
-      return { csrDer: await device.createSigningRequest(typeId, this.policy.regeneratePrivateKey, randomBytes(32)) };
+      return { csrDer: await device.createSigningRequest(typeId, regenerate, randomBytes(32)) };
     } catch (e) {
       if (!(e instanceof PushFailure && e.remoteStatus === "BadNotSupported")) throw e;
       const format = (["PEM", "PFX"] as const).find((f) => formats.map((x) => x.toUpperCase()).includes(f));

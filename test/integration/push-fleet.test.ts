@@ -17,7 +17,8 @@ import { DEFAULT_APPLICATION_GROUP } from "../../src/domain/certificate-groups";
 import { PushInterrupted } from "../../src/services/push-service";
 import { thumbprintOf } from "../../src/domain/thumbprint";
 import { trustListDigest } from "../../src/domain/push";
-import { inspectCertificate } from "../helpers/certificates";
+import { MessageSecurityMode, OPCUACertificateManager, OPCUAClient, SecurityPolicy } from "node-opcua";
+import { inspectCertificate, selfSignedApplicationCertificate } from "../helpers/certificates";
 import { cli, killChildren, setCliWorkDir } from "../helpers/cli";
 import { BACKENDS } from "../helpers/databases";
 import { startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
@@ -198,6 +199,35 @@ for (const backend of BACKENDS) {
         const action = outcome.result === "ok" ? "PushSucceeded" : "PushFailed";
         assert.ok(audit.some((a) => a.action === action && a.subject.startsWith(subject) && a.actor === `cli:${OPERATOR}`), `${action} of device ${i}`);
       }
+    });
+
+    it("push rejected lists a client the device refused; --trust adds it to the device's trust list, and later trust-list pushes keep it", async () => {
+      const device = simulator.devices[1];
+      const id = formatApplicationId(ids[1]);
+      const rogue = await selfSignedApplicationCertificate("urn:plant1:line1:hmi", root, "hmi");
+      const rogueDer = Buffer.from(new X509Certificate(await fs.readFile(rogue.certificateFile)).raw);
+      const manager = new OPCUACertificateManager({ rootFolder: path.join(root, "hmi-pki"), automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
+      await manager.initialize();
+      const client = OPCUAClient.create({ applicationName: "hmi", applicationUri: rogue.applicationUri, certificateFile: rogue.certificateFile, privateKeyFile: rogue.privateKeyFile, clientCertificateManager: manager, securityMode: MessageSecurityMode.SignAndEncrypt, securityPolicy: SecurityPolicy.Basic256Sha256, endpointMustExist: false, connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 } });
+      await assert.rejects(client.connect(device.endpointUrl), "the commissioned device refuses an unknown client");
+      await client.disconnect();
+      await manager.dispose();
+
+      const listed = await gdsCli(["push", "rejected", id, "--json"]);
+      assert.equal(listed.code, 0, listed.stderr);
+      const thumbprint = thumbprintOf(rogueDer);
+      assert.ok((JSON.parse(listed.stdout) as { rejected: Array<{ thumbprint: string; applicationUri: string }> }).rejected.some((r) => r.thumbprint === thumbprint && r.applicationUri === rogue.applicationUri));
+
+      const trusted = await gdsCli(["push", "rejected", id, "--trust", thumbprint, "--json"]);
+      assert.equal(trusted.code, 0, trusted.stderr);
+      assert.equal((JSON.parse(trusted.stdout) as { trusted: { thumbprint: string } }).trusted.thumbprint, thumbprint);
+      const reader = { userName: DEVICE_USER, password: DEVICE_PASSWORD };
+      const hasRogue = async () => (await readDeviceTrustList(device.endpointUrl, gds.dataDir, reader, path.join(root, "reader-pki"))).trustedCertificates.some((c) => c.equals(rogueDer));
+      assert.ok(await hasRogue(), "AddCertificate put it into the device's trusted certificates");
+
+      const pushed = await gdsCli(["push", "trustlist", id, "--json"]);
+      assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
+      assert.ok(await hasRogue(), "the next trust-list push (write with erase) kept it");
     });
 
     it("a push interrupted after signing resumes from its step and delivers the certificate already issued", async () => {

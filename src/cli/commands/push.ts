@@ -15,6 +15,7 @@ interface RunOptions extends DataOptions {
   retries?: string;
   dryRun?: boolean;
   trustDeviceCertificate?: boolean;
+  keepKey?: boolean;
 }
 
 const DEFAULT_CONCURRENCY = 16;
@@ -148,6 +149,7 @@ export function registerPush(program: Command): void {
       .option("--retries <n>", `further attempts, with exponential back-off, for devices out of reach or busy (default ${DEFAULT_RETRIES})`)
       .option("--dry-run", "show what would be pushed to whom, without connecting")
       .option("--trust-device-certificate", "pin the certificate an unknown device presents now (you have checked its thumbprint)")
+      .option("--keep-key", "let devices keep their key pair (CreateSigningRequest without RegeneratePrivateKey); default: a new key pair")
       .option("--json", "print the outcomes as JSON")
       .action(async (ids: string[], options: RunOptions) => {
         const operation = parsePushOperation(name);
@@ -179,6 +181,7 @@ export function registerPush(program: Command): void {
               timeoutMs,
               retries,
               trustDeviceCertificate: Boolean(options.trustDeviceCertificate),
+              regeneratePrivateKey: !options.keepKey,
               signal: abort.signal,
               onOutcome: (o, done, total) => progress.outcome(o, done, total),
               onRetry: (uri, reason, delayMs) => progress.retry(uri, reason, delayMs),
