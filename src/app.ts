@@ -1,8 +1,11 @@
 import "reflect-metadata";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
+import os from "node:os";
 import { CaAdministration } from "./ca/ca-admin";
 import { CaRegistry } from "./ca/ca-registry";
 import { ensureServerCertificate, writeCrlFile, writeServerTrust } from "./ca/gds-identity";
+import { exists } from "./ca/key-files";
 import { LocalAuthorities } from "./ca/local-authorities";
 import { SecretBox } from "./ca/secret-box";
 import type { GdsConfig } from "./config/config";
@@ -12,11 +15,14 @@ import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server
 import { dataPaths } from "./config/data-folder";
 import { DEFAULT_APPLICATION_GROUP } from "./domain/certificate-groups";
 import { systemClock, type Clock } from "./domain/clock";
+import { GdsError } from "./domain/errors";
 import { ROLES, type Role } from "./domain/roles";
 import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from "./services/certificate-service";
 import { DirectoryService } from "./services/directory-service";
 import { FleetService } from "./services/fleet-service";
 import { OnboardingService } from "./services/onboarding-service";
+import { PushService, type PushPolicy, type StepHook } from "./services/push-service";
+import type { DeviceConnector } from "./services/push-ports";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
 import { ApplicationRepository } from "./store/application-repository";
@@ -25,6 +31,8 @@ import { CertificateRepository } from "./store/certificate-repository";
 import { FleetRepository } from "./store/fleet-repository";
 import { openDatabase, type Database } from "./store/database";
 import { OnboardingRepository } from "./store/onboarding-repository";
+import { PushJobRepository } from "./store/push-job-repository";
+import { PushSettingsRepository } from "./store/push-settings-repository";
 import { UserRepository } from "./store/user-repository";
 
 /** The services of one GDS instance over its database and data folder. */
@@ -35,13 +43,21 @@ export interface GdsServices {
   certificates: CertificateService;
   onboarding: OnboardingService;
   users: UserService;
+  push: PushService;
   audit: AuditRepository;
   fleet: FleetService;
   close(): Promise<void>;
 }
 
+/** What tests and benchmarks may change of the push service. */
+export interface PushServiceOptions {
+  policy?: PushPolicy;
+  afterStep?: StepHook;
+  instanceId?: string;
+}
+
 /** Opens the database and CAs of `config` and builds the services on them (what CLI commands need). */
-export async function openServices(config: GdsConfig, clock: Clock = systemClock): Promise<GdsServices> {
+export async function openServices(config: GdsConfig, clock: Clock = systemClock, options: { push?: PushServiceOptions } = {}): Promise<GdsServices> {
   const paths = dataPaths(config.dataDir);
   await fs.mkdir(paths.root, { recursive: true, mode: 0o700 });
   const [registry, secrets] = await Promise.all([CaRegistry.loadOrCreate(config, paths, clock), SecretBox.open(paths.secretKey)]);
@@ -60,6 +76,30 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     await writeCrlFile(paths, group, type, crl.crlDer);
     if (group === DEFAULT_APPLICATION_GROUP.name) await writeServerTrust(paths, defaultSigner.caCertificateDer, defaultSigner.caSerialHex, crl.crlDer);
   });
+  // The push client loads node-opcua: only when a command pushes.
+  let connector: Promise<DeviceConnector & { dispose(): Promise<void> }> | null = null;
+  const connect = () =>
+    (connector ??= (async () => {
+      if (!(await exists(paths.serverCertificate)) || !(await exists(paths.serverPrivateKey))) {
+        throw new GdsError("Configuration", `the data folder ${config.dataDir} has no GDS certificate to present to devices: run \`opcua-gds init --data ${config.dataDir}\` first`);
+      }
+      const { NodeOpcuaDeviceConnector } = await import("./push/device-connector.js");
+      return NodeOpcuaDeviceConnector.create({
+        applicationUri: config.applicationUri,
+        applicationName: config.applicationName,
+        certificateFile: paths.serverCertificate,
+        privateKeyFile: paths.serverPrivateKey,
+        pkiFolder: paths.pushPki,
+        caCertificates: [defaultSigner.caCertificateDer, ...defaultSigner.chainDer],
+        caCrls: [(await certificates.currentCrl())?.crlDer].filter((c): c is Buffer => Buffer.isBuffer(c)),
+      });
+    })());
+  const push = new PushService(applications, certificates, new PushJobRepository(db, clock), new PushSettingsRepository(db, clock), connect, secrets, clock, {
+    instanceId: options.push?.instanceId ?? `${os.hostname()}/${process.pid}/${randomBytes(3).toString("hex")}`,
+    fleet: { userName: config.pushUser, password: config.pushPassword },
+    policy: options.push?.policy,
+    afterStep: options.push?.afterStep,
+  });
   return {
     config,
     db,
@@ -67,9 +107,13 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     certificates,
     onboarding: new OnboardingService(new OnboardingRepository(db, clock), clock),
     users: new UserService(new UserRepository(db, clock), clock),
+    push,
     audit: new AuditRepository(db, clock),
     fleet: new FleetService(new FleetRepository(db), clock),
-    close: () => db.close(),
+    close: async () => {
+      if (connector) await (await connector.catch(() => null))?.dispose();
+      await db.close();
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import { registerCert } from "./commands/cert";
 import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
 import { registerOnboarding } from "./commands/onboarding";
+import { registerPush } from "./commands/push";
 import { registerSimulate } from "./commands/simulate";
 import { registerStart } from "./commands/start";
 import { registerStatus } from "./commands/status";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerOnboarding(program);
   registerCa(program);
   registerStatus(program);
+  registerPush(program);
   registerSimulate(program);
   return program;
 }

@@ -1,29 +1,24 @@
-import { BinaryStream, BrowseDirection, DataType, NodeClass, StatusCodes, type ClientSession, type NodeId } from "node-opcua";
-import { TrustListDataType } from "node-opcua-types";
+import { BrowseDirection, DataType, NodeClass, StatusCodes, type ClientSession, type NodeId } from "node-opcua";
+import { decodeTrustList, type DecodedTrustList } from "../encoding/trust-list-encoding";
 
 /** The four lists of a TrustListDataType, DER each. */
-export interface TrustListFiles {
-  specifiedLists: number;
-  trustedCertificates: Buffer[];
-  trustedCrls: Buffer[];
-  issuerCertificates: Buffer[];
-  issuerCrls: Buffer[];
-}
+export type TrustListFiles = DecodedTrustList;
 
 /** Finds the methods of a TrustList object by BrowseName: servers in the field differ in NodeIds. */
-async function methodsOf(session: ClientSession, trustList: NodeId): Promise<Map<string, NodeId>> {
+export async function trustListMethods(session: ClientSession, trustList: NodeId): Promise<Map<string, NodeId>> {
   const result = await session.browse({ nodeId: trustList, browseDirection: BrowseDirection.Forward, referenceTypeId: "HasComponent", includeSubtypes: true, nodeClassMask: NodeClass.Method, resultMask: 63 });
   return new Map((result.references ?? []).map((r) => [r.browseName.name ?? "", r.nodeId]));
 }
 
 /**
  * Reads a TrustList file object (OPC 10000-12 §7.8.2) with OpenWithMasks, Read in chunks and
- * Close, and decodes it. `chunkSize` stays below common MaxByteStringLength limits.
+ * Close, and decodes it. `chunkSize` stays below common MaxByteStringLength limits; pass `methods`
+ * when they were browsed already.
  */
-export async function readTrustList(session: ClientSession, trustList: NodeId, masks = 15, chunkSize = 32 * 1024): Promise<TrustListFiles> {
-  const methods = await methodsOf(session, trustList);
+export async function readTrustList(session: ClientSession, trustList: NodeId, masks = 15, chunkSize = 32 * 1024, methods?: Map<string, NodeId>): Promise<TrustListFiles> {
+  const found = methods ?? (await trustListMethods(session, trustList));
   const call = async (name: string, inputArguments: Array<{ dataType: DataType; value: unknown }>) => {
-    const methodId = methods.get(name);
+    const methodId = found.get(name);
     if (!methodId) throw new Error(`the TrustList has no ${name} method`);
     const r = await session.call({ objectId: trustList, methodId, inputArguments });
     if (r.statusCode.value !== StatusCodes.Good.value) throw new Error(`TrustList.${name} failed: ${r.statusCode.toString()}`);
@@ -44,13 +39,5 @@ export async function readTrustList(session: ClientSession, trustList: NodeId, m
   } finally {
     await call("Close", [{ dataType: DataType.UInt32, value: handle.value }]);
   }
-  const decoded = new TrustListDataType();
-  decoded.decode(new BinaryStream(Buffer.concat(chunks)));
-  return {
-    specifiedLists: decoded.specifiedLists,
-    trustedCertificates: decoded.trustedCertificates ?? [],
-    trustedCrls: decoded.trustedCrls ?? [],
-    issuerCertificates: decoded.issuerCertificates ?? [],
-    issuerCrls: decoded.issuerCrls ?? [],
-  };
+  return decodeTrustList(Buffer.concat(chunks));
 }

@@ -44,6 +44,13 @@ export interface GdsConfig {
   maxSessions: number;
   /** Lifetime of the application certificates the GDS issues (`OPCUA_GDS_CERT_LIFETIME_DAYS`, default 365). */
   certificateLifetimeDays: number;
+  /**
+   * Fleet default user for pushes to devices without credentials of their own
+   * (`OPCUA_GDS_PUSH_USER`, `OPCUA_GDS_PUSH_PASSWORD`); anonymous when unset. The password is a
+   * secret: never print or log it.
+   */
+  pushUser?: string;
+  pushPassword?: string;
 }
 
 /** Flags as the CLI hands them over (all optional). */
@@ -118,5 +125,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),
     maxSessions: parseMaxSessions(env.OPCUA_GDS_MAX_SESSIONS),
     certificateLifetimeDays: parseLifetimeDays(env.OPCUA_GDS_CERT_LIFETIME_DAYS),
+    pushUser: env.OPCUA_GDS_PUSH_USER || undefined,
+    pushPassword: env.OPCUA_GDS_PUSH_USER ? (env.OPCUA_GDS_PUSH_PASSWORD ?? "") : undefined,
   };
 }

@@ -14,6 +14,8 @@ export function dataPaths(dataDir: string) {
     serverCertificate: path.join(dataDir, "server-pki", "own", "certs", "gds-server.pem"),
     serverPrivateKey: path.join(dataDir, "server-pki", "own", "private", "private_key.pem"),
     userPki: path.join(dataDir, "user-pki"),
+    /** PKI folder of the push client (node-opcua wants one); device trust is decided from the database. */
+    pushPki: path.join(dataDir, "push-pki"),
     /** Key that seals secrets kept in the database (mode 0600). */
     secretKey: path.join(dataDir, "secret.key"),
   };

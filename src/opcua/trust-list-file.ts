@@ -1,7 +1,6 @@
 import { leaveAuthorizationToBinding } from "./method-permissions";
 import { createHash } from "node:crypto";
 import {
-  BinaryStream,
   BrowseDirection,
   DataType,
   DataValue,
@@ -21,7 +20,7 @@ import {
   type UAVariable,
   type VariantLike,
 } from "node-opcua";
-import { TrustListDataType } from "node-opcua-types";
+import { decodeTrustList, encodeTrustList, TrustListMasks, type DecodedTrustList, type TrustListContent } from "../encoding/trust-list-encoding";
 import { GdsError } from "../domain/errors";
 import { isExpectedFailure, statusCodeOf } from "./status-codes";
 import { StatusFault } from "./status-fault";
@@ -38,74 +37,10 @@ import { StatusFault } from "./status-fault";
  * are released when it closes.
  */
 
-/** The certificates and CRLs of a trust list, each DER encoded. */
-export interface TrustListContent {
-  trustedCertificates: Buffer[];
-  trustedCrls: Buffer[];
-  issuerCertificates: Buffer[];
-  issuerCrls: Buffer[];
-}
-
-/** TrustListMasks (OPC 10000-12 §7.8.2.9): which lists a TrustListDataType specifies. */
-export const TrustListMasks = {
-  None: 0,
-  TrustedCertificates: 1,
-  TrustedCrls: 2,
-  IssuerCertificates: 4,
-  IssuerCrls: 8,
-  All: 15,
-} as const;
-
-/**
- * UA-binary encoding of TrustListDataType (ns=0;i=12554), body only, as the TrustList file holds
- * it: SpecifiedLists = `masks`, and only the lists selected by `masks` filled (the others empty).
- */
-export function encodeTrustList(content: TrustListContent, masks: number): Buffer {
-  if (!Number.isInteger(masks) || masks < 0 || masks > TrustListMasks.All) {
-    throw new RangeError(`TrustList masks must be an integer from 0 to 15, got ${masks}`);
-  }
-  const pick = (bit: number, list: Buffer[]) => ((masks & bit) !== 0 ? list : []);
-  const value = new TrustListDataType({
-    specifiedLists: masks,
-    trustedCertificates: pick(TrustListMasks.TrustedCertificates, content.trustedCertificates),
-    trustedCrls: pick(TrustListMasks.TrustedCrls, content.trustedCrls),
-    issuerCertificates: pick(TrustListMasks.IssuerCertificates, content.issuerCertificates),
-    issuerCrls: pick(TrustListMasks.IssuerCrls, content.issuerCrls),
-  });
-  const stream = new BinaryStream(value.binaryStoreSize());
-  value.encode(stream);
-  return stream.buffer.subarray(0, stream.length);
-}
+export { decodeTrustList, encodeTrustList, TrustListMasks, type TrustListContent } from "../encoding/trust-list-encoding";
 
 /** A TrustListDataType as a client wrote it: the lists selected by `specifiedLists` replace the current ones. */
-export interface WrittenTrustList extends TrustListContent {
-  specifiedLists: number;
-}
-
-/**
- * Decodes the UA-binary TrustListDataType of a written TrustList file. Truncated, trailing or
- * otherwise malformed bytes, and masks outside 0..15, reject with GdsError "InvalidArgument".
- */
-export function decodeTrustList(data: Buffer): WrittenTrustList {
-  const value = new TrustListDataType();
-  const stream = new BinaryStream(data);
-  try {
-    value.decode(stream);
-  } catch {
-    throw new GdsError("InvalidArgument", "the written TrustList is not a UA-binary TrustListDataType");
-  }
-  if (stream.length !== data.length) throw new GdsError("InvalidArgument", "the written TrustList has bytes after its TrustListDataType");
-  const masks = value.specifiedLists;
-  if (!Number.isInteger(masks) || masks < 0 || masks > TrustListMasks.All) throw new GdsError("InvalidArgument", "the written TrustList's SpecifiedLists has bits other than 0..15");
-  const list = (l: Buffer[] | null | undefined) => (l ?? []).map((b) => Buffer.from(b ?? Buffer.alloc(0)));
-  return {
-    specifiedLists: masks,
-    trustedCertificates: list(value.trustedCertificates),
-    trustedCrls: list(value.trustedCrls),
-    issuerCertificates: list(value.issuerCertificates),
-    issuerCrls: list(value.issuerCrls),
-  };
-}
+export type WrittenTrustList = DecodedTrustList;
 
 /**
  * What makes a TrustList writable: its owner validates and keeps what clients write. Every method

@@ -546,4 +546,106 @@ export class CertificateService {
   async currentCrl(group: CertificateGroupSpec = DEFAULT_APPLICATION_GROUP): Promise<CrlState | null> {
     return this.store.crlState(group.name, group.certificateTypes[0].name);
   }
+
+  // ---- push (OPC 10000-12 §7.10): the GDS delivers the certificate itself --------------------
+
+  /**
+   * Issues a certificate for a push, through the same request rows, checks and signing as a pull
+   * request: for the device's CSR (CreateSigningRequest), or for a key pair the GDS generates when
+   * the device cannot make keys. The operator who pushes decides the request. Idempotent on
+   * `requestId`, which the push job records before calling: a job resumed after a crash gets the
+   * certificate issued before instead of a second one.
+   */
+  async issueForPush(actor: string, applicationId: string, requestId: string, key: { csrDer: Buffer } | { privateKeyFormat: "PFX" | "PEM" }): Promise<IssuedCertificateRow> {
+    const decidedBy = `push (${actor})`;
+    const existing = await this.store.getRequest(requestId);
+    if (existing) {
+      if (existing.applicationId !== applicationId) throw new GdsError("Conflict", `request ${requestId} belongs to another application`);
+      if (existing.state === "New") return this.issue(requestId, decidedBy);
+      const row = existing.serialHex ? await this.store.certificate(existing.serialHex) : null;
+      if (!row) throw new GdsError("Conflict", `request ${requestId} is ${existing.state} without a certificate`);
+      return row;
+    }
+    const requester: Requester = { actor: `push (${actor})`, thumbprint: null, trusted: true, admin: true, self: false };
+    const app = await this.application(applicationId);
+    const group = DEFAULT_APPLICATION_GROUP;
+    const type = typeOfGroup(group, null);
+    let request: StoredRequest;
+    let known: KnownAtStart;
+    if ("csrDer" in key) {
+      const csr = await this.authorities.parseCsr(key.csrDer);
+      const names = checkCertificateRequest(csr, app, this.policy.csr);
+      request = {
+        ...this.newRequest(requester, applicationId, group, type, "SigningRequest"),
+        requestId,
+        subjectName: csr.subject || null,
+        domainNames: [...names.dnsNames, ...names.ipAddresses],
+        csrDer: key.csrDer,
+        privateKeyFormat: null,
+        sealedPrivateKey: null,
+        sealedKeyPassword: null,
+      };
+      known = { app, csr };
+    } else {
+      const names = hostsOfDiscoveryUrls(app.discoveryUrls);
+      const keys = await this.authorities.generateKeyPair(this.policy.newKeyPairBits);
+      request = {
+        ...this.newRequest(requester, applicationId, group, type, "NewKeyPair"),
+        requestId,
+        subjectName: normalizeSubjectName(`CN=${app.applicationNames[0]?.text ?? "application"}`),
+        domainNames: [...names.dnsNames, ...names.ipAddresses],
+        csrDer: null,
+        privateKeyFormat: key.privateKeyFormat,
+        sealedPrivateKey: this.secrets.seal(keys.privateKeyPkcs8),
+        sealedKeyPassword: null,
+      };
+      known = { app, publicKey: keys.publicKey };
+    }
+    await this.store.insertRequest(request, this.requestAudit(requester, "PushSigningRequest", app, request));
+    return this.issue(requestId, decidedBy, { request, ...known });
+  }
+
+  /**
+   * What a push sends in UpdateCertificate for an issued push request: the certificate, the issuer
+   * chain, and the generated private key (unencrypted: UpdateCertificate has no password) when the
+   * GDS made the key. Leaves the request as it is, so a retried UpdateCertificate gets it again.
+   */
+  async pushDelivery(requestId: string): Promise<FinishedRequest & { privateKeyFormat: "PFX" | "PEM" | null }> {
+    const request = await this.store.getRequest(requestId);
+    const row = request?.serialHex ? await this.store.certificate(request.serialHex) : null;
+    if (!request || !row) throw new GdsError("NotFound", `no issued certificate for request ${requestId}`);
+    const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
+    const chain = [signer.caCertificateDer, ...signer.chainDer];
+    let privateKey: Buffer | null = null;
+    if (request.kind === "NewKeyPair") {
+      if (!request.sealedPrivateKey) throw new GdsError("Conflict", `request ${requestId} has no key material left`);
+      privateKey = await this.authorities.packagePrivateKey(request.privateKeyFormat ?? "PFX", this.secrets.open(request.sealedPrivateKey), row.der, chain, null);
+    }
+    return { certificate: row.der, privateKey, issuerCertificates: chain, privateKeyFormat: privateKey ? (request.privateKeyFormat ?? "PFX") : null };
+  }
+
+  /** The device took the certificate of a push request: the request is Accepted and a generated key wiped. */
+  async confirmPushDelivery(actor: string, requestId: string): Promise<void> {
+    const request = await this.store.getRequest(requestId);
+    if (!request) throw new GdsError("NotFound", `no certificate request ${requestId}`);
+    if (request.state === "Accepted") return;
+    await this.store.markAccepted(requestId, {
+      actor: `push (${actor})`,
+      action: "CertificateDelivered",
+      subject: `${formatApplicationId(request.applicationId)}`,
+      outcome: "Good",
+      details: `request=${requestId} serial=${request.serialHex} by UpdateCertificate`,
+    });
+  }
+
+  /**
+   * True when `certificateDer` is, byte for byte, a certificate this GDS issued to the application
+   * and it is valid now and not revoked: how a device that already holds a GDS certificate is
+   * recognised on first contact.
+   */
+  async isCurrentCertificateOf(applicationId: string, certificateDer: Buffer): Promise<boolean> {
+    const row = await this.store.certificateByThumbprint(this.authorities.thumbprint(certificateDer));
+    const now = this.clock.nowMs();
+    return row !== null && row.applicationId === applicationId && row.der.equals(certificateDer) && row.revokedAtMs === null && row.notBeforeMs <= now && now <= row.notAfterMs;
+  }
 }

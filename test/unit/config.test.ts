@@ -27,6 +27,14 @@ describe("configuration (flags over environment over defaults)", () => {
     assert.equal(c.maxSessions, 50);
     assert.equal(c.caKeySize, 3072);
   });
+  it("the fleet's push user comes from OPCUA_GDS_PUSH_USER and OPCUA_GDS_PUSH_PASSWORD; without a user there is none", () => {
+    const c = resolveConfig({}, { OPCUA_GDS_PUSH_USER: "gds", OPCUA_GDS_PUSH_PASSWORD: "secret" });
+    assert.equal(c.pushUser, "gds");
+    assert.equal(c.pushPassword, "secret");
+    const none = resolveConfig({}, { OPCUA_GDS_PUSH_PASSWORD: "secret" });
+    assert.equal(none.pushUser, undefined);
+    assert.equal(none.pushPassword, undefined);
+  });
   it("bad values are Configuration errors that name the setting", () => {
     configurationError(() => resolveConfig({ port: "99999" }, {}), /--port/);
     configurationError(() => resolveConfig({ approval: "sometimes" }, {}), /--approval/);

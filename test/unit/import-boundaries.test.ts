@@ -13,12 +13,16 @@ const ALLOWED: Record<string, string[]> = {
   store: ["domain", "store", "services"],
   ca: ["domain", "ca", "config", "services"],
   config: ["domain", "config"],
-  opcua: ["domain", "services", "opcua"],
-  client: ["domain", "client"],
+  opcua: ["domain", "services", "opcua", "encoding"],
+  client: ["domain", "client", "encoding"],
+  // UA-binary encodings shared by the server (opcua), the client library and the push client.
+  encoding: ["domain", "encoding"],
+  // The push client: a node-opcua client of devices' ServerConfiguration, behind services' ports.
+  push: ["domain", "services", "push", "encoding", "client"],
   metrics: ["domain", "services", "metrics"],
   simulator: ["domain", "config", "opcua", "simulator"],
   cli: ["domain", "services", "config", "cli", "app.ts", "simulator"],
-  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "metrics"],
+  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "push", "metrics"],
   "index.ts": ["app.ts", "config", "client"],
 };
 

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { ApplicationType, type ApplicationRecord } from "../../domain/application";
 import { formatApplicationId, parseApplicationId } from "../../domain/application-id";
 import { printJson, say } from "../output";
-import { cliActor, withDataOptions, withServices, type DataOptions } from "./common";
+import { cliActor, integerOption, withDataOptions, withServices, type DataOptions } from "./common";
 
 /** The JSON shape of a record: the ApplicationId in its NodeId string form. */
 function recordJson(r: ApplicationRecord) {
@@ -55,6 +55,26 @@ export function registerApp(program: Command): void {
       if (results.length === 0) say("no pending requests for this application");
       for (const r of results) say(r.error ? `${r.requestId}	FAILED	${r.error}` : `${r.requestId}	approved	serial ${r.serialHex}`);
       if (results.some((r) => r.error)) process.exitCode = 1;
+    });
+
+  withDataOptions(app.command("trust <id>").description("connect to a server, show the certificate it presents, and pin it for pushes (first contact)"))
+    .option("--expect <thumbprint>", "pin only if the device presents this SHA-1 thumbprint (checked on the device itself)")
+    .option("--timeout <seconds>", "longest wait for the device (default 30)")
+    .option("--json", "print the result as JSON")
+    .action(async (id: string, options: DataOptions & { expect?: string; timeout?: string }) => {
+      const guid = parseApplicationId(id);
+      const timeoutMs = integerOption(options.timeout, "--timeout", 1, 3600, 30) * 1000;
+      const result = await withServices(options, (s) => s.push.trustDevice(cliActor(), guid, { timeoutMs, expectThumbprint: options.expect }));
+      if (options.json) return printJson({ applicationId: formatApplicationId(guid), ...result });
+      const c = result.certificate;
+      say(`${result.endpointUrl} presents:`);
+      say(`  thumbprint (SHA-1): ${c.thumbprint}`);
+      say(`  subject:            ${c.subject}`);
+      say(`  issuer:             ${c.selfSigned ? "(self-signed)" : c.issuer}`);
+      say(`  application URI:    ${c.applicationUri ?? "(none)"}`);
+      say(`  valid:              ${c.notBefore} to ${c.notAfter}`);
+      if (result.issuedByGds) say("  this is the certificate the GDS issued to this application");
+      say(`pinned: pushes to this application accept this certificate (compare the thumbprint with the one the device shows)`);
     });
 
   withDataOptions(app.command("unregister <id>").description("unregister an application (ID: ns=1;g=<GUID>)"))

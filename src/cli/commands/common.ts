@@ -1,10 +1,11 @@
 import fs from "node:fs";
+import fsp from "node:fs/promises";
 import os from "node:os";
 import type { Command } from "commander";
 import { openServices, type GdsServices } from "../../app";
 import { resolveConfig } from "../../config/config";
 import { dataPaths } from "../../config/data-folder";
-import { GdsError } from "../../domain/errors";
+import { GdsError, invalidArgument } from "../../domain/errors";
 
 /** Options every data command takes. */
 export interface DataOptions {
@@ -45,4 +46,22 @@ export function cliActor(): string {
     }
   }
   return `cli:${name}`;
+}
+
+/** Reads a certificate file, PEM (the first certificate) or DER. */
+export async function readCertificateFile(file: string): Promise<Buffer> {
+  const content = await fsp.readFile(file).catch(() => {
+    throw invalidArgument(`cannot read certificate file ${file}`);
+  });
+  const text = content.toString("latin1");
+  const pem = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(text);
+  return pem ? Buffer.from(pem[1].replace(/\s+/g, ""), "base64") : content;
+}
+
+/** Parses an integer option within bounds, or says which option is wrong. */
+export function integerOption(value: string | undefined, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw invalidArgument(`${name} must be a whole number from ${min} to ${max}`);
+  return n;
 }

@@ -1,24 +1,13 @@
-import fs from "node:fs/promises";
 import type { Command } from "commander";
-import { invalidArgument } from "../../domain/errors";
 import { parseRoles } from "../../domain/roles";
 import { generatePassword } from "../../services/password";
 import { printJson, readStdin, say } from "../output";
-import { cliActor, withDataOptions, withServices, type DataOptions } from "./common";
+import { cliActor, readCertificateFile, withDataOptions, withServices, type DataOptions } from "./common";
 
 interface AddOptions extends DataOptions {
   roles?: string;
   passwordStdin?: boolean;
   certificate?: string;
-}
-
-async function readCertificate(file: string): Promise<Buffer> {
-  const content = await fs.readFile(file).catch(() => {
-    throw invalidArgument(`cannot read certificate file ${file}`);
-  });
-  const text = content.toString("latin1");
-  const pem = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(text);
-  return pem ? Buffer.from(pem[1].replace(/\s+/g, ""), "base64") : content;
 }
 
 /** `opcua-gds user add|list|remove`. */
@@ -32,7 +21,7 @@ export function registerUser(program: Command): void {
     .option("--json", "print the result as JSON")
     .action(async (name: string, options: AddOptions) => {
       const roles = parseRoles(options.roles ?? "");
-      const certificate = options.certificate ? await readCertificate(options.certificate) : null;
+      const certificate = options.certificate ? await readCertificateFile(options.certificate) : null;
       let password: string | null = null;
       let generated = false;
       if (options.passwordStdin) password = await readStdin();

@@ -1,0 +1,104 @@
+import { In, type EntityManager } from "typeorm";
+import type { Clock } from "../domain/clock";
+import { parsePushStep, type PushJobRecord, type PushJobState, type PushOperation } from "../domain/push";
+import type { AuditEntry } from "../services/ports";
+import type { PushJobFilter, PushJobStore } from "../services/push-ports";
+import { writeAudit } from "./audit-writer";
+import type { Database } from "./database";
+import { PushJobEntity } from "./entities/push-job-entity";
+import { isUniqueViolation } from "./unique-violation";
+
+function toRecord(e: PushJobEntity): PushJobRecord {
+  return {
+    ...e,
+    operation: e.operation as PushOperation,
+    state: e.state as PushJobState,
+    step: parsePushStep(e.step),
+    applyChangesRequired: Boolean(e.applyChangesRequired),
+  };
+}
+
+/** Columns of a change; the id never changes. */
+function columnsOf(change: Partial<PushJobRecord>): Partial<PushJobEntity> {
+  const { jobId: _id, ...rest } = change;
+  if (rest.reason) rest.reason = rest.reason.slice(0, 4000);
+  if (rest.lastStatus) rest.lastStatus = rest.lastStatus.slice(0, 64);
+  return rest;
+}
+
+/** TypeORM answers UPDATE ... RETURNING with rows on SQLite and with [rows, count] on PostgreSQL. */
+function returnedRows(result: unknown): Array<{ id: string }> {
+  const rows = result as unknown[];
+  return (Array.isArray(rows[0]) ? rows[0] : rows) as Array<{ id: string }>;
+}
+
+/** PushJobStore on TypeORM. */
+export class PushJobRepository implements PushJobStore {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  async enqueue(job: PushJobRecord, audit: AuditEntry): Promise<{ job: PushJobRecord; created: boolean }> {
+    // Twice at most: an active job found by the unique index may finish before it is read.
+    for (let round = 0; round < 3; round++) {
+      try {
+        await this.db.transaction(async (m) => {
+          await m.insert(PushJobEntity, { ...job, createdBy: job.createdBy.slice(0, 256) });
+          await writeAudit(m, audit, this.clock.nowMs());
+        });
+        return { job, created: true };
+      } catch (e) {
+        if (!isUniqueViolation(e)) throw e;
+      }
+      const active = await this.db.dataSource.manager.findOne(PushJobEntity, { where: { applicationId: job.applicationId, state: In(["queued", "running"]) } });
+      if (active) return { job: toRecord(active), created: false };
+    }
+    throw new Error(`could not queue a push job for ${job.applicationId}: its active job keeps changing`);
+  }
+
+  async claim(jobIds: string[], owner: string, nowMs: number, leaseExpiresAtMs: number): Promise<PushJobRecord | null> {
+    if (jobIds.length === 0) return null;
+    return this.db.transaction(async (m) => {
+      const due = "((state = 'queued' AND next_attempt_at <= :now) OR (state = 'running' AND lease_expires_at < :now))";
+      // PostgreSQL: rows another instance is claiming right now are skipped, not waited for.
+      // SQLite: the single UPDATE runs under the database's write lock, so claims are serialised.
+      const pick =
+        this.db.kind === "postgres"
+          ? `SELECT id FROM push_jobs WHERE id = ANY(:ids) AND ${due} ORDER BY next_attempt_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED`
+          : `SELECT id FROM push_jobs WHERE id IN (:...ids) AND ${due} ORDER BY next_attempt_at, created_at LIMIT 1`;
+      const [sql, parameters] = m.connection.driver.escapeQueryWithParameters(
+        `UPDATE push_jobs SET state = 'running', owner = :owner, lease_expires_at = :lease, attempts = attempts + 1, updated_at = :now WHERE id = (${pick}) RETURNING id`,
+        { ids: jobIds, owner, lease: leaseExpiresAtMs, now: nowMs },
+      );
+      const [row] = returnedRows(await m.query(sql, parameters));
+      if (!row) return null;
+      return toRecord(await m.findOneOrFail(PushJobEntity, { where: { jobId: row.id } }));
+    });
+  }
+
+  async update(jobId: string, owner: string | null, change: Partial<PushJobRecord>, nowMs: number, audit?: AuditEntry): Promise<boolean> {
+    return this.db.transaction(async (m: EntityManager) => {
+      const qb = m.createQueryBuilder().update(PushJobEntity).set({ ...columnsOf(change), updatedAtMs: nowMs }).where("id = :jobId", { jobId });
+      if (owner !== null) qb.andWhere("owner = :owner", { owner });
+      const result = await qb.execute();
+      if (!result.affected) return false;
+      if (audit) await writeAudit(m, audit, this.clock.nowMs());
+      return true;
+    });
+  }
+
+  async get(jobId: string): Promise<PushJobRecord | null> {
+    const e = await this.db.dataSource.manager.findOne(PushJobEntity, { where: { jobId } });
+    return e ? toRecord(e) : null;
+  }
+
+  async list(filter: PushJobFilter): Promise<PushJobRecord[]> {
+    const rows = await this.db.dataSource.manager.find(PushJobEntity, {
+      where: { ...(filter.applicationId ? { applicationId: filter.applicationId } : {}), ...(filter.states ? { state: In(filter.states) } : {}) },
+      order: { createdAtMs: "DESC" },
+      take: filter.limit,
+    });
+    return rows.map(toRecord);
+  }
+}
