@@ -123,8 +123,7 @@ const NODE_HASH: Record<PlainCsr["signatureHash"], string> = { "SHA-256": "sha25
 
 /**
  * The ParsedCsr of a request the lean reader understood. The key is imported from its modulus and
- * exponent (OpenSSL's SPKI decoder costs ten times as much) and the signature checked in the libuv
- * thread pool. Null when WebCrypto refuses the key: the general path then decides.
+ * exponent (OpenSSL's SPKI decoder costs ten times as much). Null when WebCrypto refuses the key: the general path then decides.
  */
 async function fromPlainCsr(csr: PlainCsr): Promise<ParsedCsr | null> {
   let publicKey: CryptoKey;
@@ -134,9 +133,13 @@ async function fromPlainCsr(csr: PlainCsr): Promise<ParsedCsr | null> {
   } catch {
     return null;
   }
-  const signatureValid = await new Promise<boolean>((resolve) => {
-    verify(NODE_HASH[csr.signatureHash], csr.signedBytes, KeyObject.from(publicKey as unknown as webcrypto.CryptoKey), csr.signature, (error, valid) => resolve(!error && valid));
-  });
+  let signatureValid: boolean;
+  try {
+    // Synchronous: 0.05 ms, less than handing it to the thread pool and back.
+    signatureValid = verify(NODE_HASH[csr.signatureHash], csr.signedBytes, KeyObject.from(publicKey as unknown as webcrypto.CryptoKey), csr.signature);
+  } catch {
+    signatureValid = false;
+  }
   return {
     subject: csr.subject,
     publicKey,
