@@ -346,14 +346,14 @@ export class CertificateService {
    */
   async finishRequest(requester: Requester, applicationId: string, requestId: string): Promise<FinishedRequest> {
     await this.application(applicationId);
-    const request = await this.store.getRequest(requestId);
-    if (!request) throw invalidArgument(`unknown RequestId ${requestId}`);
+    const found = await this.store.requestWithCertificate(requestId);
+    if (!found) throw invalidArgument(`unknown RequestId ${requestId}`);
+    const { request, certificate: row } = found;
     // Only an admin, the application itself, or the client certificate that asked may collect.
     if (!requester.admin && !requester.self && (request.requesterThumbprint === null || request.requesterThumbprint !== requester.thumbprint)) {
       throw new GdsError("UserAccessDenied", "only the client that made the request, the application itself or a CertificateAuthorityAdmin may finish it");
     }
     finishDecision(request, applicationId);
-    const row = await this.store.certificate(request.serialHex!);
     if (!row) throw new GdsError("Conflict", `request ${requestId} is approved but its certificate is missing`);
     const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
     const chain = [signer.caCertificateDer, ...signer.chainDer];
@@ -491,10 +491,19 @@ export class CertificateService {
 
   /** The application whose unrevoked, unexpired GDS-issued certificate has this thumbprint (ApplicationSelfAdmin). */
   async applicationOfCertificate(thumbprint: string): Promise<string | null> {
+    return (await this.certificateStanding(thumbprint)).applicationId;
+  }
+
+  /**
+   * Whether this GDS issued the certificate with this thumbprint at all, and the application it
+   * may act for now (null once revoked or outside its validity): applicationOfCertificate in full.
+   */
+  async certificateStanding(thumbprint: string): Promise<{ issuedHere: boolean; applicationId: string | null }> {
     const row = await this.store.certificateByThumbprint(thumbprint);
+    if (!row) return { issuedHere: false, applicationId: null };
     const now = this.clock.nowMs();
-    if (!row || row.revokedAtMs !== null || now > row.notAfterMs || now < row.notBeforeMs) return null;
-    return row.applicationId;
+    const valid = row.revokedAtMs === null && now <= row.notAfterMs && now >= row.notBeforeMs;
+    return { issuedHere: true, applicationId: valid ? row.applicationId : null };
   }
 
   /** The trust list of a group: its CA certificates (trusted) with their current CRLs, and the parents of a subordinate CA (issuers). */

@@ -107,7 +107,7 @@ export class ApplicationRepository implements ApplicationStore {
 
   async get(id: string): Promise<ApplicationRecord | null> {
     // Plain SQL: every certificate call reads its application.
-    const [e] = await EntitySql.of(this.db.dataSource, ApplicationEntity).where(this.db.dataSource, "id", id);
+    const [e] = await EntitySql.of(this.db.dataSource, ApplicationEntity).where(this.db.reader, "id", id);
     return e ? toRecord(e) : null;
   }
 

@@ -6,7 +6,7 @@ import { GdsError } from "../domain/errors";
 import type { AuditEntry, CertificateStore, CrlSigner, CrlState, IssuedCertificateRow, StoredRequest } from "../services/ports";
 import { auditRow, writeAudit } from "./audit-writer";
 import { AuditRecordEntity } from "./entities/audit-record-entity";
-import { changeAndInsert, EntitySql, statement, type RowOf } from "./entity-sql";
+import { changeAndInsert, EntitySql, rowsOf, statement, type RowOf } from "./entity-sql";
 import type { Database } from "./database";
 import { CaStateEntity } from "./entities/ca-state-entity";
 import { CertificateRequestEntity } from "./entities/certificate-request-entity";
@@ -98,8 +98,21 @@ export class CertificateRepository implements CertificateStore {
   }
 
   async getRequest(requestId: string): Promise<StoredRequest | null> {
-    const [e] = await this.requests.where(this.db.dataSource, "id", requestId);
+    const [e] = await this.requests.where(this.db.reader, "id", requestId);
     return e ? toRequest(e) : null;
+  }
+
+  private requestWithCertificateSql?: string;
+
+  async requestWithCertificate(requestId: string): Promise<{ request: StoredRequest; certificate: IssuedCertificateRow | null } | null> {
+    const [requests, certificates] = [this.requests, this.certificates];
+    this.requestWithCertificateSql ??= requests.sql(
+      `SELECT ${requests.selectListOf("r")}, ${certificates.selectListOf("c")} FROM ${requests.table} r LEFT JOIN ${certificates.table} c ON c."serial" = r."serial" WHERE r."id" = ?`,
+    );
+    const [row] = await rowsOf<Record<string, unknown>>(this.db.reader, this.requestWithCertificateSql, [requestId]);
+    if (!row) return null;
+    const certificate = certificates.fromRow(row, "c");
+    return { request: toRequest(requests.fromRow(row, "r")), certificate: certificate.serialHex === null ? null : toRow(certificate) };
   }
 
   async listRequests(filter: { state?: RequestState; applicationId?: string }): Promise<CertificateRequestRecord[]> {
@@ -155,12 +168,12 @@ export class CertificateRepository implements CertificateStore {
   }
 
   async certificate(serialHex: string): Promise<IssuedCertificateRow | null> {
-    const [e] = await this.certificates.where(this.db.dataSource, "serial", serialHex.toLowerCase());
+    const [e] = await this.certificates.where(this.db.reader, "serial", serialHex.toLowerCase());
     return e ? toRow(e) : null;
   }
 
   async certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null> {
-    const [e] = await this.certificates.where(this.db.dataSource, "thumbprint", thumbprint.toLowerCase());
+    const [e] = await this.certificates.where(this.db.reader, "thumbprint", thumbprint.toLowerCase());
     return e ? toRow(e) : null;
   }
 

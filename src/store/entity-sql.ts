@@ -1,5 +1,5 @@
 import type { DataSource, EntityTarget, ObjectLiteral, ValueTransformer } from "typeorm";
-import type { Database } from "./database";
+import type { Database, Queryable, SqliteStatements } from "./database";
 
 /**
  * Plain SQL for the statements on the issuance path, written from the entities' TypeORM metadata
@@ -8,10 +8,7 @@ import type { Database } from "./database";
  * these go straight to the driver.
  */
 
-/** Where a statement runs: the data source, or a transaction's manager. */
-export interface Queryable {
-  query(sql: string, parameters?: unknown[]): Promise<unknown>;
-}
+export type { Queryable } from "./database";
 
 /** `?` placeholders as the database wants them (`$1`, `$2`, ... on PostgreSQL). */
 export function placeholders(dataSource: DataSource, sql: string): string {
@@ -111,11 +108,16 @@ export class EntitySql<E extends ObjectLiteral> {
     return placeholders(this.dataSource, sql);
   }
 
-  /** The entity of a row selected with `selectList`. */
-  fromRow(row: Record<string, unknown>): E {
+  /** Every column of the table under `alias` in a join, aliased to `alias.property`; read back with fromRow(row, alias). */
+  selectListOf(alias: string): string {
+    return this.columns.map((c) => `${alias}.${quote(c.column)} AS ${quote(`${alias}.${c.property}`)}`).join(", ");
+  }
+
+  /** The entity of a row selected with `selectList` (or with `selectListOf(alias)`). */
+  fromRow(row: Record<string, unknown>, alias?: string): E {
     const entity: Record<string, unknown> = {};
     for (const c of this.columns) {
-      const value = row[c.property];
+      const value = row[alias ? `${alias}.${c.property}` : c.property];
       entity[c.property] = c.transformer ? c.transformer.from(value) : value;
     }
     return entity as E;
@@ -178,9 +180,12 @@ export interface RowOf<E extends ObjectLiteral> {
  */
 export async function changeAndInsert(db: Database, first: Statement, then: Array<RowOf<ObjectLiteral>>): Promise<boolean> {
   if (db.kind !== "postgres") {
-    return db.transaction(async (m) => {
-      if ((await run(m, db.dataSource, first)).length === 0) return false;
-      for (const t of then) await t.table.insert(m, t.row);
+    return db.sqliteTransaction((run: SqliteStatements) => {
+      if (run(first.sql, first.parameters).length === 0) return false;
+      for (const t of then) {
+        const insert = t.table.insertStatement(t.row);
+        run(insert.sql, insert.parameters);
+      }
       return true;
     });
   }
@@ -188,5 +193,5 @@ export async function changeAndInsert(db: Database, first: Statement, then: Arra
   then.slice(0, -1).forEach((t, i) => parts.push(`, step${i + 1} AS (`, t.table.insertForEach(`step${i}`, t.row), " RETURNING 1)"));
   const last = then[then.length - 1];
   parts.push(" ", last.table.insertForEach(`step${then.length - 1}`, last.row), " RETURNING 1");
-  return (await run(db.dataSource, db.dataSource, statement(...parts))).length > 0;
+  return (await run(db.reader, db.dataSource, statement(...parts))).length > 0;
 }

@@ -51,7 +51,7 @@ export class UserRepository implements UserStore {
 
   /** The user whose `column` holds `value`, in plain SQL: roles are read on every method call. */
   private async userWhere(column: "name" | "certificate_thumbprint", value: string): Promise<UserRow | null> {
-    const [e] = await EntitySql.of(this.db.dataSource, UserEntity).where(this.db.dataSource, column, value);
+    const [e] = await EntitySql.of(this.db.dataSource, UserEntity).where(this.db.reader, column, value);
     return e ? toRow(e) : null;
   }
 
