@@ -13,7 +13,7 @@ import {
 } from "../domain/certificate-groups";
 import { checkDecidable, finishDecision, type CertificateRequestRecord, type RequestState } from "../domain/certificate-request";
 import type { Clock } from "../domain/clock";
-import { DEFAULT_CSR_POLICY, checkCertificateRequest, hostsOfDiscoveryUrls, type CsrPolicy } from "../domain/csr-policy";
+import { DEFAULT_CSR_POLICY, checkCertificateRequest, hostsOfDiscoveryUrls, type CertificateHostNames, type CsrPolicy } from "../domain/csr-policy";
 import { GdsError, invalidArgument } from "../domain/errors";
 import { compileLikePattern } from "../domain/like-pattern";
 import { renewalTimeMs } from "../domain/renewal";
@@ -102,6 +102,8 @@ const PRIVATE_KEY_FORMATS = ["PFX", "PEM"] as const;
 interface KnownAtStart {
   app: ApplicationRecord;
   csr?: ParsedCsrWithKey;
+  /** The names checkCertificateRequest allowed for `csr` and `app` in the same call. */
+  names?: CertificateHostNames;
   publicKey?: CryptoKey;
 }
 
@@ -158,7 +160,7 @@ export class CertificateService {
       sealedKeyPassword: null,
     };
     await this.store.insertRequest(request, this.requestAudit(requester, "StartSigningRequest", app, request));
-    await this.autoApprove(requester, group, request, { app, csr });
+    await this.autoApprove(requester, group, request, { app, csr, names });
     return request.requestId;
   }
 
@@ -256,8 +258,8 @@ export class CertificateService {
     let ipAddresses: string[];
     if (request.kind === "SigningRequest") {
       const csr = known?.csr ?? (await this.authorities.parseCsr(request.csrDer!));
-      // Checked again: the application record may have changed while the request waited.
-      ({ dnsNames, ipAddresses } = checkCertificateRequest(csr, app, this.policy.csr));
+      // Checked again unless just checked: the application record may have changed while the request waited.
+      ({ dnsNames, ipAddresses } = (known?.csr && known.names) || checkCertificateRequest(csr, app, this.policy.csr));
       publicKey = csr.publicKey;
       subject = csr.subject || `CN=${app.applicationNames[0]?.text ?? "application"}`;
     } else {
