@@ -1,6 +1,8 @@
 import "reflect-metadata";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { Pool } from "pg";
 import { DataSource, type EntityManager } from "typeorm";
 import { GdsError } from "../domain/errors";
 import { ApplicationEntity } from "./entities/application-entity";
@@ -34,8 +36,8 @@ export interface Database {
   kind: DatabaseKind;
   dataSource: DataSource;
   /**
-   * Where plain-SQL reads go: on SQLite straight to the driver (TypeORM's query path costs more
-   * than the statement), on PostgreSQL through TypeORM's pool.
+   * Where plain SQL outside `transaction` goes: straight to the driver (TypeORM's query path costs
+   * more than the statement); a single statement is atomic on its own.
    */
   reader: Queryable;
   /** Runs `work` in one transaction. On SQLite transactions are queued: there is one connection. */
@@ -46,6 +48,22 @@ export interface Database {
    */
   sqliteTransaction<T>(work: (run: SqliteStatements) => T): Promise<T>;
   close(): Promise<void>;
+}
+
+/**
+ * Plain SQL on PostgreSQL straight to the pool, as named statements: each pooled connection parses
+ * and plans a statement once (the server shares these two cores), and TypeORM's query runner per
+ * statement is skipped.
+ */
+function postgresStatements(pool: Pool): Queryable {
+  const names = new Map<string, string>();
+  return {
+    query: async (sql, parameters = []) => {
+      let name = names.get(sql);
+      if (!name) names.set(sql, (name = `gds_${createHash("sha1").update(sql).digest("hex").slice(0, 24)}`));
+      return (await pool.query({ name, text: sql, values: parameters })).rows;
+    },
+  };
 }
 
 /** The statements of one better-sqlite3 connection, prepared once per SQL text. */
@@ -151,13 +169,15 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
     if (kind === "postgres") return dataSource.transaction(work);
     return enqueue(() => dataSource.transaction(work));
   };
-  let reader: Queryable = dataSource;
+  let reader: Queryable;
   let sqliteTransaction: Database["sqliteTransaction"] = () => Promise.reject(new Error("sqliteTransaction on PostgreSQL"));
   if (kind === "sqlite") {
     const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
     const statements = sqliteStatements(connection);
     reader = { query: async (sql, parameters = []) => statements(sql, parameters) };
     sqliteTransaction = (work) => enqueue(() => connection.transaction(() => work(statements))());
+  } else {
+    reader = postgresStatements((dataSource.driver as unknown as { master: Pool }).master);
   }
   return {
     kind,
