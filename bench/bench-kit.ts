@@ -3,6 +3,8 @@
  * runners, the report table and JSON line, and a GDS started in process on a fresh folder and
  * database that is always cleaned up.
  */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -119,11 +121,31 @@ export async function sequential(count: number, op: (i: number) => Promise<unkno
   return { perSecond: (count * 1000) / (performance.now() - t0), latencies };
 }
 
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`, almost always 100). */
+let clockTicks: number | undefined;
+
+/**
+ * CPU time (user + system) of this process's main thread so far, ms, from /proc; null where there
+ * is no /proc. The main thread runs the event loop, the OPC UA stack and the database driver: when
+ * it is busy all the time, its CPU per call bounds the rate.
+ */
+export function mainThreadCpuMs(): number | null {
+  try {
+    clockTicks ??= Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return null;
+  }
+}
+
 /** The rate of one concurrent run and what the process spent on it. */
 export interface Rate {
   perSecond: number;
   /** Process CPU (user + system, every thread) per call, ms. */
   cpuMsPerCall: number;
+  /** CPU of the main thread per call, ms (null without /proc; 10 ms resolution over the whole run). */
+  mainThreadCpuMsPerCall: number | null;
   /** Process CPU over wall time, in cores. */
   cores: number;
   /** Event-loop utilisation of the main thread, 0..1. */
@@ -136,6 +158,7 @@ export async function concurrent(count: number, width: number, op: (i: number, w
   let failed = false;
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpuMs();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: width }, async (_, worker) => {
@@ -154,9 +177,11 @@ export async function concurrent(count: number, width: number, op: (i: number, w
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000;
+  const main1 = mainThreadCpuMs();
   return {
     perSecond: (count * 1000) / ms,
     cpuMsPerCall: cpuMs / count,
+    mainThreadCpuMsPerCall: main0 === null || main1 === null ? null : (main1 - main0) / count,
     cores: cpuMs / ms,
     eventLoop: performance.eventLoopUtilization(elu0).utilization,
   };
@@ -165,6 +190,7 @@ export async function concurrent(count: number, width: number, op: (i: number, w
 /** A Throughput with the medians of the runs' CPU per call, cores busy and event-loop utilisation. */
 export interface RateThroughput extends Throughput {
   cpuMsPerCall: number;
+  mainThreadCpuMsPerCall: number | null;
   cores: number;
   eventLoop: number;
 }
@@ -173,6 +199,7 @@ export interface RateThroughput extends Throughput {
 export const rateThroughput = (runs: Rate[]): RateThroughput => ({
   ...throughput(runs.map((r) => r.perSecond)),
   cpuMsPerCall: round(median(runs.map((r) => r.cpuMsPerCall)), 2),
+  mainThreadCpuMsPerCall: runs.some((r) => r.mainThreadCpuMsPerCall === null) ? null : round(median(runs.map((r) => r.mainThreadCpuMsPerCall!)), 2),
   cores: round(median(runs.map((r) => r.cores)), 2),
   eventLoop: round(median(runs.map((r) => r.eventLoop)), 2),
 });

@@ -7,6 +7,7 @@ import type { Clock } from "../domain/clock";
 import type { IssueProfile } from "../services/ports";
 import { GdsError } from "../domain/errors";
 import { publicKeySpkiOf, readCaKeyFile, writeCaKeyFile } from "./ca-keys";
+import { encodeCertificate, encodeTbsCertificate, leafTemplate, subjectPublicKeyInfo, type LeafTemplate } from "./certificate-encoder";
 import { exists, writePublicFile } from "./key-files";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -190,36 +191,54 @@ export class CertificateAuthority {
     });
   }
 
-  /** Issues an application instance certificate for `publicKey` with exactly the given profile. */
-  async issueApplicationCertificate(publicKey: CryptoKey, profile: ApplicationCertificateProfile): Promise<x509.X509Certificate> {
-    const now = this.clock.nowMs();
-    const names: x509.JsonGeneralName[] = [
-      { type: "url", value: profile.applicationUri },
-      ...profile.dnsNames.map((value) => ({ type: "dns" as const, value })),
-      ...profile.ipAddresses.map((value) => ({ type: "ip" as const, value })),
-    ];
-    return x509.X509CertificateGenerator.create({
-      serialNumber: randomSerialHex(),
-      subject: profile.subject,
-      issuer: this.certificate.subject,
-      notBefore: new Date(now - profile.backdateSeconds * 1000),
-      notAfter: new Date(now + profile.lifetimeDays * 86400_000),
-      signingAlgorithm: RSA_SHA256,
-      publicKey,
-      signingKey: this.signingKey,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(
-          x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.dataEncipherment,
-          true,
-        ),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-        new x509.SubjectAlternativeNameExtension(names),
-        await x509.SubjectKeyIdentifierExtension.create(publicKey),
-        await this.authorityKeyIdentifier(),
-      ],
-    });
+  private template?: Promise<LeafTemplate>;
+
+  /** The parts every application certificate of this CA shares, encoded once. */
+  private leafTemplate(): Promise<LeafTemplate> {
+    this.template ??= this.authorityKeyIdentifier().then((aki) => leafTemplate(this.certificate, aki));
+    return this.template;
   }
+
+  /**
+   * Issues an application instance certificate for `publicKey` with exactly the given profile
+   * (OPC 10000-12 §7.6): a random 128-bit serial, notBefore back-dated, SAN with the URI first,
+   * keyUsage without keyCertSign/cRLSign, serverAuth+clientAuth, SKI and AKI. The RSA signature is
+   * made by WebCrypto, off the main thread.
+   */
+  async issueApplicationCertificateDer(publicKey: CryptoKey, profile: ApplicationCertificateProfile): Promise<IssuedDer> {
+    const now = this.clock.nowMs();
+    const serial = Buffer.from(randomSerialHex(), "hex");
+    const [template, spki] = await Promise.all([this.leafTemplate(), subjectPublicKeyInfo(publicKey)]);
+    // Whole seconds, as the certificate states them.
+    const notBeforeMs = Math.floor((now - profile.backdateSeconds * 1000) / 1000) * 1000;
+    const notAfterMs = Math.floor((now + profile.lifetimeDays * 86400_000) / 1000) * 1000;
+    const tbs = encodeTbsCertificate(template, {
+      serial,
+      notBeforeMs,
+      notAfterMs,
+      subject: profile.subject,
+      spki,
+      applicationUri: profile.applicationUri,
+      dnsNames: profile.dnsNames,
+      ipAddresses: profile.ipAddresses,
+    });
+    const signature = new Uint8Array(await subtle.sign(RSA_SHA256, this.signingKey, tbs as Uint8Array<ArrayBuffer>));
+    return { der: encodeCertificate(tbs, signature), serialHex: serial.toString("hex"), notBeforeMs, notAfterMs };
+  }
+
+  /** Issues an application instance certificate (see issueApplicationCertificateDer), parsed. */
+  async issueApplicationCertificate(publicKey: CryptoKey, profile: ApplicationCertificateProfile): Promise<x509.X509Certificate> {
+    const issued = await this.issueApplicationCertificateDer(publicKey, profile);
+    return new x509.X509Certificate(new Uint8Array(issued.der));
+  }
+}
+
+/** An issued certificate's DER with what the certificate service records of it. */
+export interface IssuedDer {
+  der: Buffer;
+  serialHex: string;
+  notBeforeMs: number;
+  notAfterMs: number;
 }
 
 /** One revoked certificate in a CRL. */

@@ -27,9 +27,8 @@ export class LocalAuthorities implements CertificateAuthorityPort {
           return false;
         }
       },
-      async issue(publicKey: CryptoKey, profile: IssueProfile) {
-        const cert = await ca.issueApplicationCertificate(publicKey, profile);
-        return { der: Buffer.from(cert.rawData), serialHex: cert.serialNumber.toLowerCase(), notBeforeMs: cert.notBefore.getTime(), notAfterMs: cert.notAfter.getTime() };
+      issue(publicKey: CryptoKey, profile: IssueProfile) {
+        return ca.issueApplicationCertificateDer(publicKey, profile);
       },
       async signCrl(revoked, crlNumber, thisUpdateMs, nextUpdateMs) {
         const crl = await ca.signCrl(revoked, crlNumber, thisUpdateMs, nextUpdateMs);

@@ -39,6 +39,24 @@ function applicationUriOf(der: Buffer): string | null {
   }
 }
 
+/** Thumbprints of channel certificates, computed once per certificate object a channel holds. */
+const thumbprints = new WeakMap<Buffer, string>();
+
+/**
+ * Channel certificates that this GDS did not issue. A certificate reaches its holder only after its
+ * row is committed, so one without a row when its holder calls never gets one: the answer holds for
+ * as long as the channel keeps the certificate. (A "yes" is read again on every call: revocation and
+ * expiry turn it into a "no".)
+ */
+const notIssuedHere = new WeakSet<Buffer>();
+
+async function selfApplicationOf(certificate: Buffer, thumbprint: string, sources: CallerSources): Promise<string | null> {
+  if (notIssuedHere.has(certificate)) return null;
+  const { issuedHere, applicationId } = await sources.certificates.certificateStanding(thumbprint);
+  if (!issuedHere) notIssuedHere.add(certificate);
+  return applicationId;
+}
+
 /**
  * Builds the Caller of a method call from its session. Roles are read from the database on every
  * call, so a role removed with the CLI takes effect at once, also for open sessions.
@@ -61,9 +79,13 @@ export async function resolveCaller(context: ISessionContext, sources: CallerSou
     }
   }
   const hasCertificate = Boolean(clientCertificate && clientCertificate.length) && channel >= ChannelSecurity.Sign;
-  const clientCertificateThumbprint = hasCertificate ? thumbprintOf(clientCertificate!) : null;
+  let clientCertificateThumbprint: string | null = null;
+  if (hasCertificate) {
+    clientCertificateThumbprint = thumbprints.get(clientCertificate!) ?? thumbprintOf(clientCertificate!);
+    thumbprints.set(clientCertificate!, clientCertificateThumbprint);
+  }
   // Self-admin needs proof of the key: only a secured channel proves the client holds it.
-  const selfApplicationId = clientCertificateThumbprint ? await sources.certificates.applicationOfCertificate(clientCertificateThumbprint) : null;
+  const selfApplicationId = clientCertificateThumbprint ? await selfApplicationOf(clientCertificate!, clientCertificateThumbprint, sources) : null;
   let onboardingUri: string | null = null;
   let onboardingApplicationId: string | null = null;
   if (clientCertificateThumbprint && selfApplicationId === null && (await sources.onboarding.isOpen())) {

@@ -13,7 +13,7 @@ import {
 } from "../domain/certificate-groups";
 import { checkDecidable, finishDecision, type CertificateRequestRecord, type RequestState } from "../domain/certificate-request";
 import type { Clock } from "../domain/clock";
-import { DEFAULT_CSR_POLICY, checkCertificateRequest, hostsOfDiscoveryUrls, type CsrPolicy } from "../domain/csr-policy";
+import { DEFAULT_CSR_POLICY, checkCertificateRequest, hostsOfDiscoveryUrls, type CertificateHostNames, type CsrPolicy } from "../domain/csr-policy";
 import { GdsError, invalidArgument } from "../domain/errors";
 import { compileLikePattern } from "../domain/like-pattern";
 import { renewalTimeMs } from "../domain/renewal";
@@ -102,6 +102,8 @@ const PRIVATE_KEY_FORMATS = ["PFX", "PEM"] as const;
 interface KnownAtStart {
   app: ApplicationRecord;
   csr?: ParsedCsrWithKey;
+  /** The names checkCertificateRequest allowed for `csr` and `app` in the same call. */
+  names?: CertificateHostNames;
   publicKey?: CryptoKey;
 }
 
@@ -158,7 +160,7 @@ export class CertificateService {
       sealedKeyPassword: null,
     };
     await this.store.insertRequest(request, this.requestAudit(requester, "StartSigningRequest", app, request));
-    await this.autoApprove(requester, group, request, { app, csr });
+    await this.autoApprove(requester, group, request, { app, csr, names });
     return request.requestId;
   }
 
@@ -256,8 +258,8 @@ export class CertificateService {
     let ipAddresses: string[];
     if (request.kind === "SigningRequest") {
       const csr = known?.csr ?? (await this.authorities.parseCsr(request.csrDer!));
-      // Checked again: the application record may have changed while the request waited.
-      ({ dnsNames, ipAddresses } = checkCertificateRequest(csr, app, this.policy.csr));
+      // Checked again unless just checked: the application record may have changed while the request waited.
+      ({ dnsNames, ipAddresses } = (known?.csr && known.names) || checkCertificateRequest(csr, app, this.policy.csr));
       publicKey = csr.publicKey;
       subject = csr.subject || `CN=${app.applicationNames[0]?.text ?? "application"}`;
     } else {
@@ -346,14 +348,14 @@ export class CertificateService {
    */
   async finishRequest(requester: Requester, applicationId: string, requestId: string): Promise<FinishedRequest> {
     await this.application(applicationId);
-    const request = await this.store.getRequest(requestId);
-    if (!request) throw invalidArgument(`unknown RequestId ${requestId}`);
+    const found = await this.store.requestWithCertificate(requestId);
+    if (!found) throw invalidArgument(`unknown RequestId ${requestId}`);
+    const { request, certificate: row } = found;
     // Only an admin, the application itself, or the client certificate that asked may collect.
     if (!requester.admin && !requester.self && (request.requesterThumbprint === null || request.requesterThumbprint !== requester.thumbprint)) {
       throw new GdsError("UserAccessDenied", "only the client that made the request, the application itself or a CertificateAuthorityAdmin may finish it");
     }
     finishDecision(request, applicationId);
-    const row = await this.store.certificate(request.serialHex!);
     if (!row) throw new GdsError("Conflict", `request ${requestId} is approved but its certificate is missing`);
     const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
     const chain = [signer.caCertificateDer, ...signer.chainDer];
@@ -491,10 +493,19 @@ export class CertificateService {
 
   /** The application whose unrevoked, unexpired GDS-issued certificate has this thumbprint (ApplicationSelfAdmin). */
   async applicationOfCertificate(thumbprint: string): Promise<string | null> {
+    return (await this.certificateStanding(thumbprint)).applicationId;
+  }
+
+  /**
+   * Whether this GDS issued the certificate with this thumbprint at all, and the application it
+   * may act for now (null once revoked or outside its validity): applicationOfCertificate in full.
+   */
+  async certificateStanding(thumbprint: string): Promise<{ issuedHere: boolean; applicationId: string | null }> {
     const row = await this.store.certificateByThumbprint(thumbprint);
+    if (!row) return { issuedHere: false, applicationId: null };
     const now = this.clock.nowMs();
-    if (!row || row.revokedAtMs !== null || now > row.notAfterMs || now < row.notBeforeMs) return null;
-    return row.applicationId;
+    const valid = row.revokedAtMs === null && now <= row.notAfterMs && now >= row.notBeforeMs;
+    return { issuedHere: true, applicationId: valid ? row.applicationId : null };
   }
 
   /** The trust list of a group: its CA certificates (trusted) with their current CRLs, and the parents of a subordinate CA (issuers). */

@@ -116,6 +116,8 @@ export type CrlSigner = (revoked: IssuedCertificateRow[], crlNumber: number) => 
 export interface CertificateStore {
   insertRequest(request: StoredRequest, audit: AuditEntry): Promise<void>;
   getRequest(requestId: string): Promise<StoredRequest | null>;
+  /** A request with the certificate issued for it (null while none is), in one read. */
+  requestWithCertificate(requestId: string): Promise<{ request: StoredRequest; certificate: IssuedCertificateRow | null } | null>;
   listRequests(filter: { state?: RequestState; applicationId?: string }): Promise<CertificateRequestRecord[]>;
   /**
    * In one transaction: checks the request is still New, stores the signed certificate's row and

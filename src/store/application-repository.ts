@@ -6,6 +6,7 @@ import type { ApplicationFilter, ApplicationStore, AuditEntry } from "../service
 import { writeAudit } from "./audit-writer";
 import type { Database } from "./database";
 import { ApplicationEntity } from "./entities/application-entity";
+import { EntitySql } from "./entity-sql";
 import { CounterEntity } from "./entities/counter-entity";
 import { isUniqueViolation } from "./unique-violation";
 
@@ -105,7 +106,8 @@ export class ApplicationRepository implements ApplicationStore {
   }
 
   async get(id: string): Promise<ApplicationRecord | null> {
-    const e = await this.db.dataSource.manager.findOne(ApplicationEntity, { where: { id } });
+    // Plain SQL: every certificate call reads its application.
+    const [e] = await EntitySql.of(this.db.dataSource, ApplicationEntity).where(this.db.reader, "id", id);
     return e ? toRecord(e) : null;
   }
 

@@ -4,7 +4,9 @@ import { checkDecidable } from "../domain/certificate-request";
 import type { Clock } from "../domain/clock";
 import { GdsError } from "../domain/errors";
 import type { AuditEntry, CertificateStore, CrlSigner, CrlState, IssuedCertificateRow, StoredRequest } from "../services/ports";
-import { writeAudit } from "./audit-writer";
+import { auditRow, writeAudit } from "./audit-writer";
+import { AuditRecordEntity } from "./entities/audit-record-entity";
+import { changeAndInsert, EntitySql, rowsOf, statement, type RowOf } from "./entity-sql";
 import type { Database } from "./database";
 import { CaStateEntity } from "./entities/ca-state-entity";
 import { CertificateRequestEntity } from "./entities/certificate-request-entity";
@@ -47,47 +49,70 @@ function toCrlState(e: CaStateEntity): CrlState {
   return { crlNumber: e.crlNumber, crlDer: Buffer.from(e.crl, "base64"), thisUpdateMs: e.crlThisUpdateMs, nextUpdateMs: e.crlNextUpdateMs };
 }
 
-/** CertificateStore on TypeORM. */
+/** CertificateStore on TypeORM; the issuance path in plain SQL, each change one transaction with its audit. */
 export class CertificateRepository implements CertificateStore {
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
   ) {}
 
+  private get requests(): EntitySql<CertificateRequestEntity> {
+    return EntitySql.of(this.db.dataSource, CertificateRequestEntity);
+  }
+
+  private get certificates(): EntitySql<IssuedCertificateEntity> {
+    return EntitySql.of(this.db.dataSource, IssuedCertificateEntity);
+  }
+
+  private auditOf(entry: AuditEntry): RowOf<AuditRecordEntity> {
+    return { table: EntitySql.of(this.db.dataSource, AuditRecordEntity), row: auditRow(entry, this.clock.nowMs()) };
+  }
+
   private lockFor() {
     return this.db.kind === "postgres" ? { mode: "pessimistic_write" as const } : undefined;
   }
 
   async insertRequest(r: StoredRequest, audit: AuditEntry): Promise<void> {
-    await this.db.transaction(async (m) => {
-      await m.insert(CertificateRequestEntity, {
-        id: r.requestId,
-        applicationId: r.applicationId,
-        groupName: r.groupName,
-        certificateTypeName: r.certificateTypeName,
-        kind: r.kind,
-        state: r.state,
-        requestedBy: r.requestedBy.slice(0, 256),
-        requesterThumbprint: r.requesterThumbprint,
-        csr: r.csrDer ? r.csrDer.toString("base64") : null,
-        subjectName: r.subjectName,
-        domainNames: r.domainNames,
-        privateKeyFormat: r.privateKeyFormat,
-        sealedPrivateKey: r.sealedPrivateKey,
-        sealedKeyPassword: r.sealedKeyPassword,
-        serialHex: null,
-        createdAtMs: r.createdAtMs,
-        decidedBy: null,
-        decidedAtMs: null,
-        rejectReason: null,
-      });
-      await writeAudit(m, audit, this.clock.nowMs());
-    });
+    const row: CertificateRequestEntity = {
+      id: r.requestId,
+      applicationId: r.applicationId,
+      groupName: r.groupName,
+      certificateTypeName: r.certificateTypeName,
+      kind: r.kind,
+      state: r.state,
+      requestedBy: r.requestedBy.slice(0, 256),
+      requesterThumbprint: r.requesterThumbprint,
+      csr: r.csrDer ? r.csrDer.toString("base64") : null,
+      subjectName: r.subjectName,
+      domainNames: r.domainNames,
+      privateKeyFormat: r.privateKeyFormat,
+      sealedPrivateKey: r.sealedPrivateKey,
+      sealedKeyPassword: r.sealedKeyPassword,
+      serialHex: null,
+      createdAtMs: r.createdAtMs,
+      decidedBy: null,
+      decidedAtMs: null,
+      rejectReason: null,
+    };
+    await changeAndInsert(this.db, statement(this.requests.insertStatement(row), ' RETURNING "id"'), [this.auditOf(audit)]);
   }
 
   async getRequest(requestId: string): Promise<StoredRequest | null> {
-    const e = await this.db.dataSource.manager.findOne(CertificateRequestEntity, { where: { id: requestId } });
+    const [e] = await this.requests.where(this.db.reader, "id", requestId);
     return e ? toRequest(e) : null;
+  }
+
+  private requestWithCertificateSql?: string;
+
+  async requestWithCertificate(requestId: string): Promise<{ request: StoredRequest; certificate: IssuedCertificateRow | null } | null> {
+    const [requests, certificates] = [this.requests, this.certificates];
+    this.requestWithCertificateSql ??= requests.sql(
+      `SELECT ${requests.selectListOf("r")}, ${certificates.selectListOf("c")} FROM ${requests.table} r LEFT JOIN ${certificates.table} c ON c."serial" = r."serial" WHERE r."id" = ?`,
+    );
+    const [row] = await rowsOf<Record<string, unknown>>(this.db.reader, this.requestWithCertificateSql, [requestId]);
+    if (!row) return null;
+    const certificate = certificates.fromRow(row, "c");
+    return { request: toRequest(requests.fromRow(row, "r")), certificate: certificate.serialHex === null ? null : toRow(certificate) };
   }
 
   async listRequests(filter: { state?: RequestState; applicationId?: string }): Promise<CertificateRequestRecord[]> {
@@ -99,20 +124,26 @@ export class CertificateRepository implements CertificateStore {
   }
 
   private async lockedRequest(m: EntityManager, requestId: string): Promise<CertificateRequestEntity> {
-    const e = await m.findOne(CertificateRequestEntity, { where: { id: requestId }, lock: this.lockFor() });
+    const [e] = await this.requests.where(m, "id", requestId, true);
     if (!e) throw new GdsError("NotFound", `no certificate request ${requestId}`);
     return e;
   }
 
   async approveAndIssue(requestId: string, decidedBy: string, nowMs: number, row: IssuedCertificateRow, audit: AuditEntry): Promise<IssuedCertificateRow> {
-    return this.db.transaction(async (m) => {
-      const e = await this.lockedRequest(m, requestId);
-      checkDecidable(toRequest(e));
-      await m.insert(IssuedCertificateEntity, { ...row, der: row.der.toString("base64") });
-      await m.update(CertificateRequestEntity, { id: requestId }, { state: "Approved", decidedBy: decidedBy.slice(0, 256), decidedAtMs: nowMs, serialHex: row.serialHex });
-      await writeAudit(m, { ...audit, details: `${audit.details ?? ""} serial=${row.serialHex} thumbprint=${row.thumbprint}`.trim() }, this.clock.nowMs());
-      return row;
-    });
+    // Only a request that is still New is approved: the conditional update decides (and locks it).
+    const approve = {
+      sql: `UPDATE ${this.requests.table} SET "state" = 'Approved', "decided_by" = ?, "decided_at" = ?, "serial" = ? WHERE "id" = ? AND "state" = 'New' RETURNING "id"`,
+      parameters: [decidedBy.slice(0, 256), nowMs, row.serialHex, requestId],
+    };
+    const issued = { table: this.certificates, row: { ...row, der: row.der.toString("base64") } };
+    const details = `${audit.details ?? ""} serial=${row.serialHex} thumbprint=${row.thumbprint}`.trim();
+    if (!(await changeAndInsert(this.db, approve, [issued, this.auditOf({ ...audit, details })]))) {
+      const request = await this.getRequest(requestId);
+      if (!request) throw new GdsError("NotFound", `no certificate request ${requestId}`);
+      checkDecidable(request);
+      throw new GdsError("Conflict", `request ${requestId} could not be approved`);
+    }
+    return row;
   }
 
   async reject(requestId: string, decidedBy: string, reason: string | null, nowMs: number, audit: AuditEntry): Promise<void> {
@@ -125,21 +156,24 @@ export class CertificateRepository implements CertificateStore {
   }
 
   async markAccepted(requestId: string, audit: AuditEntry): Promise<void> {
-    await this.db.transaction(async (m) => {
-      const e = await this.lockedRequest(m, requestId);
-      if (e.state !== "Approved") throw new GdsError("InvalidArgument", `request ${requestId} is ${e.state}, not Approved`);
-      await m.update(CertificateRequestEntity, { id: requestId }, { state: "Accepted", sealedPrivateKey: null, sealedKeyPassword: null });
-      await writeAudit(m, audit, this.clock.nowMs());
-    });
+    const accept = {
+      sql: `UPDATE ${this.requests.table} SET "state" = 'Accepted', "sealed_private_key" = NULL, "sealed_key_password" = NULL WHERE "id" = ? AND "state" = 'Approved' RETURNING "id"`,
+      parameters: [requestId],
+    };
+    if (!(await changeAndInsert(this.db, accept, [this.auditOf(audit)]))) {
+      const request = await this.getRequest(requestId);
+      if (!request) throw new GdsError("NotFound", `no certificate request ${requestId}`);
+      throw new GdsError("InvalidArgument", `request ${requestId} is ${request.state}, not Approved`);
+    }
   }
 
   async certificate(serialHex: string): Promise<IssuedCertificateRow | null> {
-    const e = await this.db.dataSource.manager.findOne(IssuedCertificateEntity, { where: { serialHex: serialHex.toLowerCase() } });
+    const [e] = await this.certificates.where(this.db.reader, "serial", serialHex.toLowerCase());
     return e ? toRow(e) : null;
   }
 
   async certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null> {
-    const e = await this.db.dataSource.manager.findOne(IssuedCertificateEntity, { where: { thumbprint: thumbprint.toLowerCase() } });
+    const [e] = await this.certificates.where(this.db.reader, "thumbprint", thumbprint.toLowerCase());
     return e ? toRow(e) : null;
   }
 

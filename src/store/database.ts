@@ -1,6 +1,8 @@
 import "reflect-metadata";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { Pool } from "pg";
 import { DataSource, type EntityManager } from "typeorm";
 import { GdsError } from "../domain/errors";
 import { ApplicationEntity } from "./entities/application-entity";
@@ -24,13 +26,64 @@ export const MIGRATIONS = [InitialSchema1764000000000, CertificateManagement1764
 
 export type DatabaseKind = "sqlite" | "postgres";
 
+/** Runs plain SQL (`$n` placeholders on PostgreSQL, `?` on SQLite) and returns the rows. */
+export interface Queryable {
+  query(sql: string, parameters?: unknown[]): Promise<unknown>;
+}
+
+/** Runs plain SQL synchronously inside an SQLite transaction; returns the rows (none for a statement without RETURNING). */
+export type SqliteStatements = (sql: string, parameters: unknown[]) => unknown[];
+
 /** The database the GDS keeps its single source of truth in. */
 export interface Database {
   kind: DatabaseKind;
   dataSource: DataSource;
+  /**
+   * Where plain SQL outside `transaction` goes: straight to the driver (TypeORM's query path costs
+   * more than the statement); a single statement is atomic on its own.
+   */
+  reader: Queryable;
   /** Runs `work` in one transaction. On SQLite transactions are queued: there is one connection. */
   transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T>;
+  /**
+   * SQLite only: runs `work` synchronously as one transaction, queued like `transaction`, so that it
+   * never runs inside another transaction left open across an await.
+   */
+  sqliteTransaction<T>(work: (run: SqliteStatements) => T): Promise<T>;
   close(): Promise<void>;
+}
+
+/**
+ * Plain SQL on PostgreSQL straight to the pool, as named statements: each pooled connection parses
+ * and plans a statement once (the server shares these two cores), and TypeORM's query runner per
+ * statement is skipped.
+ */
+function postgresStatements(pool: Pool): Queryable {
+  const names = new Map<string, string>();
+  return {
+    query: async (sql, parameters = []) => {
+      let name = names.get(sql);
+      if (!name) names.set(sql, (name = `gds_${createHash("sha1").update(sql).digest("hex").slice(0, 24)}`));
+      return (await pool.query({ name, text: sql, values: parameters })).rows;
+    },
+  };
+}
+
+/** The statements of one better-sqlite3 connection, prepared once per SQL text. */
+interface SqliteConnection {
+  prepare(sql: string): { reader: boolean; all(...parameters: unknown[]): unknown[]; run(...parameters: unknown[]): unknown };
+  transaction<F extends () => unknown>(fn: F): F;
+}
+
+function sqliteStatements(connection: SqliteConnection): SqliteStatements {
+  const prepared = new Map<string, ReturnType<SqliteConnection["prepare"]>>();
+  return (sql, parameters) => {
+    let statement = prepared.get(sql);
+    if (!statement) prepared.set(sql, (statement = connection.prepare(sql)));
+    if (statement.reader) return statement.all(...parameters);
+    statement.run(...parameters);
+    return [];
+  };
 }
 
 /** Where the database lives: a `postgres://` URL, or else a SQLite file. */
@@ -110,16 +163,31 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
   await migrate(dataSource, kind);
 
   let queue: Promise<unknown> = Promise.resolve();
-  const transaction = <T>(work: (manager: EntityManager) => Promise<T>): Promise<T> => {
-    if (kind === "postgres") return dataSource.transaction(work);
-    const run = queue.then(() => dataSource.transaction(work));
+  const enqueue = <T>(work: () => Promise<T> | T): Promise<T> => {
+    const run = queue.then(work);
     queue = run.catch(() => undefined);
     return run;
   };
+  const transaction = <T>(work: (manager: EntityManager) => Promise<T>): Promise<T> => {
+    if (kind === "postgres") return dataSource.transaction(work);
+    return enqueue(() => dataSource.transaction(work));
+  };
+  let reader: Queryable;
+  let sqliteTransaction: Database["sqliteTransaction"] = () => Promise.reject(new Error("sqliteTransaction on PostgreSQL"));
+  if (kind === "sqlite") {
+    const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
+    const statements = sqliteStatements(connection);
+    reader = { query: async (sql, parameters = []) => statements(sql, parameters) };
+    sqliteTransaction = (work) => enqueue(() => connection.transaction(() => work(statements))());
+  } else {
+    reader = postgresStatements((dataSource.driver as unknown as { master: Pool }).master);
+  }
   return {
     kind,
     dataSource,
+    reader,
     transaction,
+    sqliteTransaction,
     close: async () => {
       await queue.catch(() => undefined);
       if (dataSource.isInitialized) await dataSource.destroy();

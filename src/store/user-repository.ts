@@ -5,6 +5,7 @@ import type { AuditEntry, UserRow, UserStore } from "../services/ports";
 import { writeAudit } from "./audit-writer";
 import type { Database } from "./database";
 import { UserEntity } from "./entities/user-entity";
+import { EntitySql } from "./entity-sql";
 import { isUniqueViolation } from "./unique-violation";
 
 function toRow(e: UserEntity): UserRow {
@@ -48,14 +49,18 @@ export class UserRepository implements UserStore {
     });
   }
 
-  async get(name: string): Promise<UserRow | null> {
-    const e = await this.db.dataSource.manager.findOne(UserEntity, { where: { name } });
+  /** The user whose `column` holds `value`, in plain SQL: roles are read on every method call. */
+  private async userWhere(column: "name" | "certificate_thumbprint", value: string): Promise<UserRow | null> {
+    const [e] = await EntitySql.of(this.db.dataSource, UserEntity).where(this.db.reader, column, value);
     return e ? toRow(e) : null;
   }
 
+  async get(name: string): Promise<UserRow | null> {
+    return this.userWhere("name", name);
+  }
+
   async getByCertificate(thumbprint: string): Promise<UserRow | null> {
-    const e = await this.db.dataSource.manager.findOne(UserEntity, { where: { certificateThumbprint: thumbprint.toLowerCase() } });
-    return e ? toRow(e) : null;
+    return this.userWhere("certificate_thumbprint", thumbprint.toLowerCase());
   }
 
   async list(): Promise<UserRow[]> {
