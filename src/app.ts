@@ -44,6 +44,9 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
   const authorities = new LocalAuthorities(registry);
   const policy: CertificatePolicy = {
     ...DEFAULT_CERTIFICATE_POLICY,
+    // A certificate that lives minutes (OPCUA_GDS_CERT_LIFETIME) is back-dated a tenth of its
+    // lifetime, not an hour: an hour would put its renewal time in the past at issuance.
+    backdateSeconds: Math.min(DEFAULT_CERTIFICATE_POLICY.backdateSeconds, Math.floor((config.certificateLifetimeDays * 86400) / 10)),
     groups: Object.fromEntries(Object.entries(DEFAULT_CERTIFICATE_POLICY.groups).map(([name, g]) => [name, { ...g, approval: config.approval, lifetimeDays: config.certificateLifetimeDays }])),
   };
   const certificates = new CertificateService(applications, new CertificateRepository(db, clock), authorities, secrets, clock, policy);
