@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { registerAgent } from "./commands/agent";
 import { registerApp } from "./commands/app";
 import { registerAudit } from "./commands/audit";
 import { registerCa } from "./commands/ca";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerOnboarding(program);
   registerCa(program);
+  registerAgent(program);
   return program;
 }
 

@@ -13,7 +13,7 @@ import { isProcessAlive } from "./store-lock";
  * node-opcua, UA-.NETStandard and open62541 read (README: "PKI store layout").
  */
 export const PKI_STORE_FILES = {
-  /** The application certificate, PEM: node-opcua's default `certificateFile`. */
+  /** The application certificate followed by its issuer chain, PEM: node-opcua's default `certificateFile`. */
   certificatePem: "own/certs/certificate.pem",
   /** The same certificate, DER: UA-.NETStandard's directory store, open62541. */
   certificateDer: "own/certs/certificate.der",
@@ -91,7 +91,8 @@ function storeFiles(material: PkiMaterial): Array<{ file: string; content: Buffe
   if (!createPublicKey(key).export({ type: "spki", format: "der" }).equals(certificateKey)) throw invalidArgument("the private key does not belong to the certificate");
   const keyPem = Buffer.from(privateKeyPem(key));
   const files: Array<{ file: string; content: Buffer; secret: boolean }> = [
-    { file: PKI_STORE_FILES.certificatePem, content: Buffer.from(derToPem(certificate.der, "CERTIFICATE")), secret: false },
+    // node-opcua sends what certificate.pem holds: the chain lets peers that lack the issuers verify it.
+    { file: PKI_STORE_FILES.certificatePem, content: Buffer.from([certificate.der, ...(material.issuerCertificates ?? [])].map((d) => derToPem(d, "CERTIFICATE")).join("")), secret: false },
     { file: PKI_STORE_FILES.certificateDer, content: certificate.der, secret: false },
     { file: PKI_STORE_FILES.privateKey, content: keyPem, secret: true },
     { file: PKI_STORE_FILES.privateKeyByCertificateName, content: keyPem, secret: true },

@@ -26,10 +26,15 @@ export async function tempDir(prefix: string): Promise<string> {
 }
 
 /** Starts a GDS on `backend`; pass `reuse` to start again on the folder and database of a stopped one. */
-export async function startTestGds(backend: Backend, reuse?: { dataDir: string; database: TestDatabase }, flags: { approval?: string; strictTrust?: boolean } = {}): Promise<TestGds> {
+export async function startTestGds(
+  backend: Backend,
+  reuse?: { dataDir: string; database: TestDatabase },
+  flags: { approval?: string; strictTrust?: boolean; env?: Record<string, string> } = {},
+): Promise<TestGds> {
   const dataDir = reuse?.dataDir ?? (await tempDir("data"));
   const database = reuse?.database ?? (await createTestDatabase(backend));
-  const config = resolveConfig({ data: dataDir, db: database.url, port: 0, host: "127.0.0.1", ...flags }, {});
+  const { env, ...configFlags } = flags;
+  const config = resolveConfig({ data: dataDir, db: database.url, port: 0, host: "127.0.0.1", ...configFlags }, env ?? {});
   const errors: string[] = [];
   const gds = await startGds(config, { env: { OPCUA_GDS_ADMIN_PASSWORD: ADMIN_PASSWORD }, logError: (m) => errors.push(m) });
   const caFolder = path.join(dataDir, "ca", "DefaultApplicationGroup", "RsaSha256ApplicationCertificateType");

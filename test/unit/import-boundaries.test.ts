@@ -15,7 +15,8 @@ const ALLOWED: Record<string, string[]> = {
   config: ["domain", "config"],
   opcua: ["domain", "services", "opcua"],
   client: ["domain", "client"],
-  cli: ["domain", "services", "config", "cli", "app.ts"],
+  // The agent command runs on the client library (a GDS client like any other application).
+  cli: ["domain", "services", "config", "cli", "client", "app.ts"],
   "app.ts": ["domain", "services", "store", "ca", "config", "opcua"],
   "index.ts": ["app.ts", "config", "client"],
 };

@@ -108,7 +108,7 @@ export class PkiAgent {
       user: this.options.user,
       application: identity,
       workFolder: this.paths.connection,
-      applicationName: `opcua-gds agent for ${this.uri}`,
+      applicationName: "opcua-gds agent",
     });
   }
 
