@@ -3,7 +3,7 @@ import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { invalidArgument } from "../domain/errors";
-import { derToPem } from "../domain/pem";
+import { derToPem, pemBlocks } from "../domain/pem";
 import { privateKeyObject, privateKeyPem, type PrivateKeyInput } from "./application-keys";
 import { decodeCertificate, decodeCrl, type CertificateInfo, type TrustList } from "./decoded";
 import { isProcessAlive } from "./store-lock";
@@ -269,6 +269,8 @@ async function derFiles(folder: string): Promise<Buffer[]> {
 /** What a PKI store holds, as read back. */
 export interface PkiStoreContent {
   certificate: CertificateInfo | null;
+  /** The certificate's issuers, nearest first, as certificate.pem holds them after the certificate. */
+  certificateIssuers: Buffer[];
   privateKey: KeyObject | null;
   manifest: PkiManifest | null;
   trustedCertificates: CertificateInfo[];
@@ -286,9 +288,12 @@ export async function readPkiStore(dir: string): Promise<PkiStoreContent> {
   const file = (rel: string) => path.join(store, ...rel.split("/"));
   let certificate: CertificateInfo | null = null;
   let privateKey: KeyObject | null = null;
+  let certificateIssuers: Buffer[] = [];
   try {
     certificate = decodeCertificate(await fs.readFile(file(PKI_STORE_FILES.certificateDer)));
     privateKey = privateKeyObject(await fs.readFile(file(PKI_STORE_FILES.privateKey)));
+    const chain = pemBlocks(await fs.readFile(file(PKI_STORE_FILES.certificatePem), "latin1")).filter((b) => b.label === "CERTIFICATE");
+    certificateIssuers = chain.slice(1).map((b) => b.der);
   } catch {
     certificate = null;
     privateKey = null;
@@ -304,6 +309,7 @@ export async function readPkiStore(dir: string): Promise<PkiStoreContent> {
     });
   return {
     certificate,
+    certificateIssuers,
     privateKey,
     manifest: await readManifest(store),
     trustedCertificates: (await derFiles(file("trusted/certs"))).map(decodeCertificate),

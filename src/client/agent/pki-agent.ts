@@ -209,7 +209,7 @@ export class PkiAgent {
     let identity: Identity | null = collected
       ? { certificate: decodeCertificate(collected.certificate), privateKey: collected.privateKey, issuers: collected.issuers }
       : stored.certificate && stored.privateKey
-        ? { certificate: stored.certificate, privateKey: stored.privateKey, issuers: stored.issuerCertificates.map((c) => c.der) }
+        ? { certificate: stored.certificate, privateKey: stored.privateKey, issuers: stored.certificateIssuers }
         : null;
     const now = this.now();
     let reason: string | null = null;
