@@ -12,6 +12,7 @@ import { systemClock, type Clock } from "./domain/clock";
 import { ROLES, type Role } from "./domain/roles";
 import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from "./services/certificate-service";
 import { DirectoryService } from "./services/directory-service";
+import { ExportService } from "./services/export-service";
 import { OnboardingService } from "./services/onboarding-service";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
@@ -31,6 +32,7 @@ export interface GdsServices {
   onboarding: OnboardingService;
   users: UserService;
   audit: AuditRepository;
+  exports: ExportService;
   close(): Promise<void>;
 }
 
@@ -49,7 +51,9 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     backdateSeconds: Math.min(DEFAULT_CERTIFICATE_POLICY.backdateSeconds, Math.floor((config.certificateLifetimeDays * 86400) / 10)),
     groups: Object.fromEntries(Object.entries(DEFAULT_CERTIFICATE_POLICY.groups).map(([name, g]) => [name, { ...g, approval: config.approval, lifetimeDays: config.certificateLifetimeDays }])),
   };
-  const certificates = new CertificateService(applications, new CertificateRepository(db, clock), authorities, secrets, clock, policy);
+  const certificateStore = new CertificateRepository(db, clock);
+  const certificates = new CertificateService(applications, certificateStore, authorities, secrets, clock, policy);
+  const audit = new AuditRepository(db, clock);
   const directory = new DirectoryService(applications, clock, (actor, id) => certificates.revokeApplication(actor, id, "application unregistered").then(() => undefined));
   // The server trusts GDS-issued clients through the CA and its CRL in its own trust store.
   const defaultSigner = authorities.signer(DEFAULT_APPLICATION_GROUP.name, DEFAULT_APPLICATION_GROUP.certificateTypes[0].name);
@@ -64,7 +68,8 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     certificates,
     onboarding: new OnboardingService(new OnboardingRepository(db, clock), clock),
     users: new UserService(new UserRepository(db, clock), clock),
-    audit: new AuditRepository(db, clock),
+    audit,
+    exports: new ExportService(applications, certificateStore, certificates, authorities, secrets, audit, clock),
     close: () => db.close(),
   };
 }

@@ -5,6 +5,7 @@ import { registerApp } from "./commands/app";
 import { registerAudit } from "./commands/audit";
 import { registerCa } from "./commands/ca";
 import { registerCert } from "./commands/cert";
+import { registerExport } from "./commands/export";
 import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
 import { registerOnboarding } from "./commands/onboarding";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerOnboarding(program);
   registerCa(program);
   registerAgent(program);
+  registerExport(program);
   return program;
 }
 

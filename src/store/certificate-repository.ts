@@ -128,7 +128,9 @@ export class CertificateRepository implements CertificateStore {
     await this.db.transaction(async (m) => {
       const e = await this.lockedRequest(m, requestId);
       if (e.state !== "Approved") throw new GdsError("InvalidArgument", `request ${requestId} is ${e.state}, not Approved`);
-      await m.update(CertificateRequestEntity, { id: requestId }, { state: "Accepted", sealedPrivateKey: null, sealedKeyPassword: null });
+      // The generated key stays sealed for `export` (offline bundles) until its certificate is
+      // revoked; the requester's password has served its purpose.
+      await m.update(CertificateRequestEntity, { id: requestId }, { state: "Accepted", sealedKeyPassword: null });
       await writeAudit(m, audit, this.clock.nowMs());
     });
   }
@@ -175,6 +177,8 @@ export class CertificateRepository implements CertificateStore {
       const rows = await m.find(IssuedCertificateEntity, { where: { serialHex: In(serials.map((s) => s.toLowerCase())), revokedAtMs: IsNull() } });
       if (rows.length === 0) return [];
       await m.update(IssuedCertificateEntity, { serialHex: In(rows.map((r) => r.serialHex)) }, { revokedAtMs: nowMs, revocationReason: reason.slice(0, 256) });
+      // A revoked certificate's generated key has no use left: wipe it with the revocation.
+      await m.update(CertificateRequestEntity, { serialHex: In(rows.map((r) => r.serialHex)) }, { sealedPrivateKey: null, sealedKeyPassword: null });
       const cas = new Map(rows.map((r) => [`${r.groupName}\u0000${r.certificateTypeName}`, r]));
       for (const r of cas.values()) await this.nextCrl(m, r.groupName, r.certificateTypeName, nowMs, signCrl(r.groupName, r.certificateTypeName));
       await writeAudit(m, { ...audit, details: `serials=${rows.map((r) => r.serialHex).join(",")}` }, this.clock.nowMs());

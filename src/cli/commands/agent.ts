@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { PkiAgent, acquireStoreLock, agentPaths, ApprovalTimeoutError, GdsClientError, GdsConnectionError, type StoreChange } from "../../client/index";
+import type { StoreChange } from "../../client/index";
 import { ApplicationType, validateApplicationFields, type ApplicationFields } from "../../domain/application";
 import { parseDurationMs } from "../../domain/duration";
 import { GdsError, invalidArgument, type GdsErrorKind } from "../../domain/errors";
@@ -35,6 +35,8 @@ interface AgentCliOptions {
 const HOOK_LIMIT_MS = 300_000;
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+type ClientLibrary = typeof import("../../client/index");
 
 /** Exit codes of `agent` for failures that have no GdsError kind (README documents them). */
 const EXIT_UNREACHABLE = 11;
@@ -104,7 +106,8 @@ function durationOption(flag: string, text: string): number {
 }
 
 /** The exit code and message of a failed round of `agent --once`. */
-function failureOf(e: unknown): { code: number; message: string } | null {
+function failureOf(client: ClientLibrary, e: unknown): { code: number; message: string } | null {
+  const { ApprovalTimeoutError, GdsClientError, GdsConnectionError } = client;
   if (e instanceof ApprovalTimeoutError) return { code: 9, message: e.message };
   if (e instanceof GdsConnectionError) return { code: e.failure === "unreachable" ? EXIT_UNREACHABLE : e.failure === "gds-not-trusted" ? EXIT_GDS_NOT_TRUSTED : 6, message: e.message };
   if (e instanceof GdsClientError) {
@@ -155,6 +158,9 @@ export function registerAgent(program: Command): void {
         user = { userName: o.user, password };
       }
       const store = path.resolve(o.pki);
+      // Loaded here: the other commands never load the OPC UA stack.
+      const client: ClientLibrary = await import("../../client/index.js");
+      const { PkiAgent, acquireStoreLock, agentPaths } = client;
       const gdsCaCertificates = await readCaFiles(o.gdsCa);
       const lock = await acquireStoreLock(agentPaths(store).lock, `the PKI folder ${store}`);
       if (lock.tookOver) log(`took over the lock of process ${lock.tookOver.pid}, which no longer runs`);
@@ -193,7 +199,7 @@ export function registerAgent(program: Command): void {
               process.exitCode = 9;
             } else if (!outcome.changed) log(`${store} is current`);
           } catch (e) {
-            const failure = failureOf(e);
+            const failure = failureOf(client, e);
             if (!failure) throw e;
             process.stderr.write(`opcua-gds agent: ${failure.message}\n`);
             process.exitCode = failure.code;
