@@ -84,7 +84,7 @@ export class ApprovalTimeoutError extends GdsClientError {
     readonly requestId: string,
     waitedMs: number,
   ) {
-    super(`certificate request ${requestId} still waits for approval after ${Math.round(waitedMs / 1000)} s`, null, "a RegistrationAuthorityAdmin must approve it (opcua-gds request approve); collect it later with the same RequestId");
+    super(`certificate request ${requestId} still waits for approval after ${Math.round(waitedMs / 1000)} s`, null, "a RegistrationAuthorityAdmin must approve it (opcua-gds request approve <RequestId>); collect it later with the same RequestId");
     this.name = "ApprovalTimeoutError";
   }
 }

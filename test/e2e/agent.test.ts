@@ -10,16 +10,15 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { MessageSecurityMode, OPCUACertificateManager, OPCUAClient, OPCUAServer, SecurityPolicy, nodesets } from "node-opcua";
-import { GdsClient, PKI_STORE_FILES, createSelfSignedCertificate, generateApplicationKey, readPkiStore, type PkiManifest } from "../../src/client/index";
-import { derToPem } from "../../src/domain/pem";
+import { MessageSecurityMode, OPCUACertificateManager, OPCUAServer, SecurityPolicy, nodesets } from "node-opcua";
+import { PKI_STORE_FILES, readPkiStore, type PkiManifest } from "../../src/client/index";
 import { cli, killChildren, killIfRunning, setCliWorkDir, spawnCli, type CliProcess } from "../helpers/cli";
+import { issuedClient, sessionOpens, strangerClient } from "../helpers/client-identities";
 import { ADMIN_PASSWORD, startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
-import { clientRecord } from "../helpers/records";
 
 let root: string;
 let gds: TestGds;
-/** A second GDS whose certificates live 30 seconds: renewal within the test. */
+/** A second GDS whose certificates live 60 seconds: renewal within the test. */
 let shortGds: TestGds;
 let renewingAgent: CliProcess | undefined;
 let firstShortSerial: string;
@@ -64,59 +63,12 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-/** A client application's certificate issued by `target` (through the library), as files. */
-async function issuedClient(target: TestGds, n: string): Promise<{ applicationUri: string; certificateFile: string; privateKeyFile: string; serial: string; applicationId: string }> {
-  const client = await GdsClient.connect({ endpointUrl: target.endpointUrl, gdsTrust: { certificates: [await fs.readFile(target.caCertificateFile)] }, user: { userName: "admin", password: ADMIN_PASSWORD } });
-  try {
-    const { record } = await client.ensureRegistered(clientRecord(n));
-    const issued = await client.requestCertificate(record);
-    const certificateFile = path.join(root, `${n}.pem`);
-    const privateKeyFile = path.join(root, `${n}.key`);
-    await fs.writeFile(certificateFile, derToPem(issued.certificate.der, "CERTIFICATE"));
-    await fs.writeFile(privateKeyFile, issued.privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
-    return { applicationUri: record.applicationUri, certificateFile, privateKeyFile, serial: issued.certificate.serialNumber, applicationId: record.applicationId };
-  } finally {
-    await client.close();
-  }
-}
-
-/** A client that tries once, over SignAndEncrypt. */
-const SIGN_AND_ENCRYPT_ONCE = {
-  securityMode: MessageSecurityMode.SignAndEncrypt,
-  securityPolicy: SecurityPolicy.Basic256Sha256,
-  endpointMustExist: false,
-  connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
-};
-
-/** True when a SignAndEncrypt session with `endpointUrl` opens with this client certificate. */
-async function sessionOpens(endpointUrl: string, identity: { applicationUri: string; certificateFile: string; privateKeyFile: string }, trustedCaFile: string): Promise<boolean> {
-  const pki = await tempDir("client-of-server");
-  const manager = new OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
-  await manager.initialize();
-  await fs.copyFile(trustedCaFile, path.join(pki, "trusted", "certs", "gds-ca.pem"));
-  await fs.copyFile(trustedCaFile.replace(/ca\.cert\.pem$/, "ca.crl.pem"), path.join(pki, "trusted", "crl", "gds-ca.crl.pem"));
-  await manager.reloadCertificates();
-  const client = OPCUAClient.create({ applicationName: "agent-e2e-client", ...SIGN_AND_ENCRYPT_ONCE, clientCertificateManager: manager, ...identity });
-  try {
-    await client.connect(endpointUrl);
-    const session = await client.createSession();
-    await session.close();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.disconnect().catch(() => undefined);
-    await manager.dispose();
-    await fs.rm(pki, { recursive: true, force: true });
-  }
-}
-
 describe("opcua-gds agent", () => {
   before(async () => {
     root = await tempDir("agent-e2e");
     setCliWorkDir(root);
-    [gds, shortGds] = await Promise.all([startTestGds("sqlite"), startTestGds("sqlite", undefined, { env: { OPCUA_GDS_CERT_LIFETIME: "30s" } })]);
-    // The renewal scenario runs in the background while the others run (its certificates live 30 s).
+    [gds, shortGds] = await Promise.all([startTestGds("sqlite"), startTestGds("sqlite", undefined, { env: { OPCUA_GDS_CERT_LIFETIME: "60s" } })]);
+    // The renewal scenario runs in the background while the others run (its certificates live 60 s).
     const short = path.join(root, "pki-short");
     const first = await enrol(shortGds, short, "urn:e2e:agent:short");
     assert.equal(first.code, 0, first.stderr);
@@ -160,12 +112,11 @@ describe("opcua-gds agent", () => {
     const agent = startAgent(gds, pki, uri, ["--on-change", `echo "$OPCUA_GDS_CHANGED" >> ${path.join(root, "server-changes.log")}`]);
     try {
       const endpointUrl = server.getEndpointUrl();
-      const good = await issuedClient(gds, "agent-good");
-      const revoked = await issuedClient(gds, "agent-revoked");
-      const stranger = { applicationUri: "urn:e2e:stranger", ...(await strangerFiles()) };
-      assert.equal(await sessionOpens(endpointUrl, good, gds.caCertificateFile), true, "GDS-issued client accepted");
-      assert.equal(await sessionOpens(endpointUrl, revoked, gds.caCertificateFile), true, "not revoked yet");
-      assert.equal(await sessionOpens(endpointUrl, stranger, gds.caCertificateFile), false, "self-signed stranger refused");
+      const good = await issuedClient(gds, root, "agent-good");
+      const revoked = await issuedClient(gds, root, "agent-revoked");
+      assert.equal(await sessionOpens(endpointUrl, good, gds), true, "GDS-issued client accepted");
+      assert.equal(await sessionOpens(endpointUrl, revoked, gds), true, "not revoked yet");
+      assert.equal(await sessionOpens(endpointUrl, await strangerClient(root), gds), false, "self-signed stranger refused");
 
       await gds.gds.services.certificates.revokeSerials("test", [revoked.serial], "stolen");
       // The agent sees the new CRL in the trust list, rewrites the folder and runs --on-change;
@@ -173,8 +124,8 @@ describe("opcua-gds agent", () => {
       await waitFor("the agent's trust-list refresh", async () => (await fs.readFile(path.join(root, "server-changes.log"), "utf8")).includes("trust-list"));
       assert.deepEqual((await readPkiStore(pki)).trustedCrls.length, 1);
       await manager.reloadCertificates();
-      assert.equal(await sessionOpens(endpointUrl, revoked, gds.caCertificateFile), false, "revoked client refused");
-      assert.equal(await sessionOpens(endpointUrl, good, gds.caCertificateFile), true, "the others still accepted");
+      assert.equal(await sessionOpens(endpointUrl, revoked, gds), false, "revoked client refused");
+      assert.equal(await sessionOpens(endpointUrl, good, gds), true, "the others still accepted");
 
       // A second agent on the same folder refuses to start while the first runs ...
       const second = await cli(agentArgs(gds, pki, uri, ["--once"]));
@@ -199,7 +150,7 @@ describe("opcua-gds agent", () => {
     const uri = "urn:e2e:agent:kill";
     assert.equal((await enrol(gds, pki, uri)).code, 0);
     const before = await snapshot(pki);
-    const victim = await issuedClient(gds, "agent-victim");
+    const victim = await issuedClient(gds, root, "agent-victim");
     await gds.gds.services.certificates.revokeSerials("test", [victim.serial], "changes the CRL");
 
     // --verify runs on the complete staged folder just before the swap: the agent is killed there.
@@ -233,10 +184,14 @@ describe("opcua-gds agent", () => {
 
   it("renews a short-lived certificate by itself, as ApplicationSelfAdmin, before it expires", async () => {
     const short = path.join(root, "pki-short");
-    const renewed = await waitFor("a renewal", async () => {
-      const m = await manifestOf(short);
-      return m && m.certificate.serialNumber !== firstShortSerial ? m : null;
-    }, 90_000);
+    const renewed = await waitFor(
+      "a renewal",
+      async () => {
+        const m = await manifestOf(short);
+        return m && m.certificate.serialNumber !== firstShortSerial ? m : null;
+      },
+      90_000,
+    ).catch((e: Error) => assert.fail(`${e.message}\nagent output:\n${renewingAgent!.stdout()}\n${renewingAgent!.stderr()}`));
     assert.ok(Date.parse(renewed.certificate.notAfter) > Date.now(), "renewed before the old one expired, and valid now");
     assert.match(renewingAgent!.stdout(), /renewing as ApplicationSelfAdmin/);
     assert.match(await fs.readFile(path.join(root, "short-changes.log"), "utf8"), /^certificate$/m);
@@ -245,13 +200,3 @@ describe("opcua-gds agent", () => {
     await killIfRunning(renewingAgent);
   });
 });
-
-/** A self-signed client certificate and key, as files. */
-async function strangerFiles(): Promise<{ certificateFile: string; privateKeyFile: string }> {
-  const key = await generateApplicationKey();
-  const certificateFile = path.join(root, "stranger.pem");
-  const privateKeyFile = path.join(root, "stranger.key");
-  await fs.writeFile(certificateFile, derToPem(await createSelfSignedCertificate(key, { applicationUri: "urn:e2e:stranger", subject: "CN=stranger", hostNames: ["localhost"] }), "CERTIFICATE"));
-  await fs.writeFile(privateKeyFile, key.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
-  return { certificateFile, privateKeyFile };
-}

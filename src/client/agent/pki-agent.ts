@@ -161,7 +161,7 @@ export class PkiAgent {
             state.pendingRequestId = requestId;
             state.applicationId = record.applicationId;
             await saveState(this.paths, state);
-            this.options.log(`certificate request ${requestId} waits for approval (opcua-gds request approve ${requestId})`);
+            this.options.log(`certificate request ${requestId} waits for approval (opcua-gds request approve ${requestId.replace(/^ns=\d+;g=/, "")})`);
           },
         });
       }
