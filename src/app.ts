@@ -9,7 +9,6 @@ import { exists } from "./ca/key-files";
 import { LocalAuthorities } from "./ca/local-authorities";
 import { SecretBox } from "./ca/secret-box";
 import type { GdsConfig } from "./config/config";
-import { GdsError } from "./domain/errors";
 import { GdsMetrics } from "./metrics/gds-metrics";
 import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server";
 import { dataPaths } from "./config/data-folder";
@@ -20,6 +19,7 @@ import { ROLES, type Role } from "./domain/roles";
 import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from "./services/certificate-service";
 import { DirectoryService } from "./services/directory-service";
 import { FleetService } from "./services/fleet-service";
+import { ExportService } from "./services/export-service";
 import { OnboardingService } from "./services/onboarding-service";
 import { PushService, type PushPolicy, type StepHook } from "./services/push-service";
 import type { DeviceConnector } from "./services/push-ports";
@@ -46,6 +46,7 @@ export interface GdsServices {
   push: PushService;
   audit: AuditRepository;
   fleet: FleetService;
+  exports: ExportService;
   close(): Promise<void>;
 }
 
@@ -66,9 +67,14 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
   const authorities = new LocalAuthorities(registry);
   const policy: CertificatePolicy = {
     ...DEFAULT_CERTIFICATE_POLICY,
+    // A certificate that lives minutes (OPCUA_GDS_CERT_LIFETIME) is back-dated a tenth of its
+    // lifetime, not an hour: an hour would put its renewal time in the past at issuance.
+    backdateSeconds: Math.min(DEFAULT_CERTIFICATE_POLICY.backdateSeconds, Math.floor((config.certificateLifetimeDays * 86400) / 10)),
     groups: Object.fromEntries(Object.entries(DEFAULT_CERTIFICATE_POLICY.groups).map(([name, g]) => [name, { ...g, approval: config.approval, lifetimeDays: config.certificateLifetimeDays }])),
   };
-  const certificates = new CertificateService(applications, new CertificateRepository(db, clock), authorities, secrets, clock, policy);
+  const certificateStore = new CertificateRepository(db, clock);
+  const certificates = new CertificateService(applications, certificateStore, authorities, secrets, clock, policy);
+  const audit = new AuditRepository(db, clock);
   const directory = new DirectoryService(applications, clock, (actor, id) => certificates.revokeApplication(actor, id, "application unregistered").then(() => undefined));
   // The server trusts GDS-issued clients through the CA and its CRL in its own trust store.
   const defaultSigner = authorities.signer(DEFAULT_APPLICATION_GROUP.name, DEFAULT_APPLICATION_GROUP.certificateTypes[0].name);
@@ -108,8 +114,9 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     onboarding: new OnboardingService(new OnboardingRepository(db, clock), clock),
     users: new UserService(new UserRepository(db, clock), clock),
     push,
-    audit: new AuditRepository(db, clock),
+    audit,
     fleet: new FleetService(new FleetRepository(db), clock),
+    exports: new ExportService(applications, certificateStore, certificates, authorities, secrets, audit, clock),
     close: async () => {
       if (connector) await (await connector.catch(() => null))?.dispose();
       await db.close();

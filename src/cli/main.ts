@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { registerAgent } from "./commands/agent";
 import { registerApp } from "./commands/app";
 import { registerAudit } from "./commands/audit";
 import { registerCa } from "./commands/ca";
 import { registerCert } from "./commands/cert";
+import { registerExport } from "./commands/export";
 import { registerRequest } from "./commands/request";
 import { registerInit } from "./commands/init";
 import { registerOnboarding } from "./commands/onboarding";
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerPush(program);
   registerSimulate(program);
+  registerAgent(program);
+  registerExport(program);
   return program;
 }
 

@@ -12,6 +12,9 @@ import {
   type VariantLike,
 } from "node-opcua";
 import type { ApplicationFields } from "../domain/application";
+import { GdsCallError } from "./errors";
+
+export { GdsCallError };
 
 const GDS_NAMESPACE_URI = "http://opcfoundation.org/UA/GDS/";
 
@@ -39,17 +42,6 @@ export const DIRECTORY_METHOD_IDS = {
 export const CERTIFICATE_GROUP_IDS = { DefaultApplicationGroup: 615, DefaultHttpsGroup: 649, DefaultUserTokenGroup: 683 } as const;
 
 export type DirectoryMethodName = keyof typeof DIRECTORY_METHOD_IDS;
-
-/** A method call that did not answer Good; carries the status code and a plain explanation. */
-export class GdsCallError extends Error {
-  constructor(
-    readonly method: string,
-    readonly statusCode: StatusCode,
-  ) {
-    super(`${method} failed: ${statusCode.toString()}`);
-    this.name = "GdsCallError";
-  }
-}
 
 /** An application record as read from the GDS. */
 export interface RemoteApplicationRecord extends ApplicationFields {

@@ -1,5 +1,6 @@
 import { BrowseDirection, DataType, NodeClass, StatusCodes, type ClientSession, type NodeId } from "node-opcua";
 import { decodeTrustList, type DecodedTrustList } from "../encoding/trust-list-encoding";
+import { GdsCallError } from "./errors";
 
 /** The four lists of a TrustListDataType, DER each. */
 export type TrustListFiles = DecodedTrustList;
@@ -21,7 +22,7 @@ export async function readTrustList(session: ClientSession, trustList: NodeId, m
     const methodId = found.get(name);
     if (!methodId) throw new Error(`the TrustList has no ${name} method`);
     const r = await session.call({ objectId: trustList, methodId, inputArguments });
-    if (r.statusCode.value !== StatusCodes.Good.value) throw new Error(`TrustList.${name} failed: ${r.statusCode.toString()}`);
+    if (r.statusCode.value !== StatusCodes.Good.value) throw new GdsCallError(`TrustList.${name}`, r.statusCode);
     return r.outputArguments ?? [];
   };
   const [handle] = await call("OpenWithMasks", [{ dataType: DataType.UInt32, value: masks }]);

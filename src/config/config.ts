@@ -1,5 +1,6 @@
 import os from "node:os";
 import path from "node:path";
+import { parseDurationMs } from "../domain/duration";
 import { GdsError } from "../domain/errors";
 
 /** The one configuration of a GDS instance; every default is declared here. */
@@ -42,7 +43,10 @@ export interface GdsConfig {
    * node-opcua's own default of 10 would turn away the 11th engineer or device of a plant.
    */
   maxSessions: number;
-  /** Lifetime of the application certificates the GDS issues (`OPCUA_GDS_CERT_LIFETIME_DAYS`, default 365). */
+  /**
+   * Lifetime of the application certificates the GDS issues (`OPCUA_GDS_CERT_LIFETIME_DAYS`, default
+   * 365; or `OPCUA_GDS_CERT_LIFETIME` as a duration such as 90d or 10m, for short-lived certificates).
+   */
   certificateLifetimeDays: number;
   /**
    * Fleet default user for pushes to devices without credentials of their own
@@ -80,6 +84,25 @@ function parseLifetimeDays(value: string | undefined): number {
   const n = Number(value);
   if (!(n > 0) || n > 3650) throw new GdsError("Configuration", `OPCUA_GDS_CERT_LIFETIME_DAYS "${value}" is not a number of days from above 0 to 3650`);
   return n;
+}
+
+const DAY_MS = 86_400_000;
+/** Shortest lifetime OPCUA_GDS_CERT_LIFETIME accepts: a certificate must outlive a few renewal checks. */
+const MIN_LIFETIME_MS = 10_000;
+
+/** OPCUA_GDS_CERT_LIFETIME (a duration, finer than days) or OPCUA_GDS_CERT_LIFETIME_DAYS; not both. */
+function parseCertificateLifetimeDays(env: NodeJS.ProcessEnv): number {
+  const duration = env.OPCUA_GDS_CERT_LIFETIME;
+  if (duration === undefined || duration === "") return parseLifetimeDays(env.OPCUA_GDS_CERT_LIFETIME_DAYS);
+  if (env.OPCUA_GDS_CERT_LIFETIME_DAYS) throw new GdsError("Configuration", "set OPCUA_GDS_CERT_LIFETIME or OPCUA_GDS_CERT_LIFETIME_DAYS, not both");
+  let ms: number;
+  try {
+    ms = parseDurationMs(duration);
+  } catch {
+    throw new GdsError("Configuration", `OPCUA_GDS_CERT_LIFETIME "${duration.slice(0, 40)}" is not a duration such as 90d, 12h or 10m`);
+  }
+  if (ms < MIN_LIFETIME_MS || ms > 3650 * DAY_MS) throw new GdsError("Configuration", `OPCUA_GDS_CERT_LIFETIME "${duration.slice(0, 40)}" is not between 10s and 3650d`);
+  return ms / DAY_MS;
 }
 
 function parseMaxSessions(value: string | undefined): number {
@@ -124,7 +147,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     serverCertificateLifetimeDays: 365,
     approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),
     maxSessions: parseMaxSessions(env.OPCUA_GDS_MAX_SESSIONS),
-    certificateLifetimeDays: parseLifetimeDays(env.OPCUA_GDS_CERT_LIFETIME_DAYS),
+    certificateLifetimeDays: parseCertificateLifetimeDays(env),
     pushUser: env.OPCUA_GDS_PUSH_USER || undefined,
     pushPassword: env.OPCUA_GDS_PUSH_USER ? (env.OPCUA_GDS_PUSH_PASSWORD ?? "") : undefined,
   };

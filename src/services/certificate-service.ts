@@ -344,7 +344,7 @@ export class CertificateService {
 
   /**
    * FinishRequest: the certificate, the private key (new key pairs only) and the issuer chain of an
-   * approved request; the request is Accepted afterwards and its key material wiped.
+   * approved request; the request is Accepted afterwards (the store wipes the key's password).
    */
   async finishRequest(requester: Requester, applicationId: string, requestId: string): Promise<FinishedRequest> {
     await this.application(applicationId);

@@ -127,7 +127,10 @@ export interface CertificateStore {
    */
   approveAndIssue(requestId: string, decidedBy: string, nowMs: number, row: IssuedCertificateRow, audit: AuditEntry): Promise<IssuedCertificateRow>;
   reject(requestId: string, decidedBy: string, reason: string | null, nowMs: number, audit: AuditEntry): Promise<void>;
-  /** Marks a request Accepted and wipes its sealed key material. */
+  /**
+   * Marks a request Accepted and wipes the sealed key password; a generated key stays sealed (for
+   * offline bundles) until `revoke` wipes it with its certificate.
+   */
   markAccepted(requestId: string, audit: AuditEntry): Promise<void>;
   certificate(serialHex: string): Promise<IssuedCertificateRow | null>;
   certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null>;
@@ -135,7 +138,8 @@ export interface CertificateStore {
   /** Issued certificates, latest notAfter first. */
   listCertificates(filter: { applicationId?: string; expiringBeforeMs?: number }): Promise<IssuedCertificateRow[]>;
   /**
-   * In one transaction: marks the certificates revoked and has `signCrl` produce the CA's next CRL
+   * In one transaction: marks the certificates revoked (wiping the generated keys kept for them)
+   * and has `signCrl` produce the CA's next CRL
    * (number + 1) with every unexpired revoked certificate of that CA, stored with the audit record.
    */
   revoke(serials: string[], reason: string, nowMs: number, signCrl: (group: string, type: string) => CrlSigner, audit: AuditEntry): Promise<IssuedCertificateRow[]>;

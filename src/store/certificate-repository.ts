@@ -156,8 +156,10 @@ export class CertificateRepository implements CertificateStore {
   }
 
   async markAccepted(requestId: string, audit: AuditEntry): Promise<void> {
+    // The generated key stays sealed for `export` (offline bundles) until its certificate is
+    // revoked; the requester's password has served its purpose.
     const accept = {
-      sql: `UPDATE ${this.requests.table} SET "state" = 'Accepted', "sealed_private_key" = NULL, "sealed_key_password" = NULL WHERE "id" = ? AND "state" = 'Approved' RETURNING "id"`,
+      sql: `UPDATE ${this.requests.table} SET "state" = 'Accepted', "sealed_key_password" = NULL WHERE "id" = ? AND "state" = 'Approved' RETURNING "id"`,
       parameters: [requestId],
     };
     if (!(await changeAndInsert(this.db, accept, [this.auditOf(audit)]))) {
@@ -209,6 +211,8 @@ export class CertificateRepository implements CertificateStore {
       const rows = await m.find(IssuedCertificateEntity, { where: { serialHex: In(serials.map((s) => s.toLowerCase())), revokedAtMs: IsNull() } });
       if (rows.length === 0) return [];
       await m.update(IssuedCertificateEntity, { serialHex: In(rows.map((r) => r.serialHex)) }, { revokedAtMs: nowMs, revocationReason: reason.slice(0, 256) });
+      // A revoked certificate's generated key has no use left: wipe it with the revocation.
+      await m.update(CertificateRequestEntity, { serialHex: In(rows.map((r) => r.serialHex)) }, { sealedPrivateKey: null, sealedKeyPassword: null });
       const cas = new Map(rows.map((r) => [`${r.groupName}\u0000${r.certificateTypeName}`, r]));
       for (const r of cas.values()) await this.nextCrl(m, r.groupName, r.certificateTypeName, nowMs, signCrl(r.groupName, r.certificateTypeName));
       await writeAudit(m, { ...audit, details: `serials=${rows.map((r) => r.serialHex).join(",")}` }, this.clock.nowMs());

@@ -35,6 +35,14 @@ describe("configuration (flags over environment over defaults)", () => {
     assert.equal(none.pushUser, undefined);
     assert.equal(none.pushPassword, undefined);
   });
+  it("OPCUA_GDS_CERT_LIFETIME takes a duration for short-lived certificates, validated, exclusive with _DAYS", () => {
+    assert.equal(resolveConfig({}, { OPCUA_GDS_CERT_LIFETIME: "90d" }).certificateLifetimeDays, 90);
+    assert.equal(resolveConfig({}, { OPCUA_GDS_CERT_LIFETIME: "36s" }).certificateLifetimeDays, 36 / 86400);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_CERT_LIFETIME: "5s" }), /OPCUA_GDS_CERT_LIFETIME .*between 10s and 3650d/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_CERT_LIFETIME: "3651d" }), /OPCUA_GDS_CERT_LIFETIME/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_CERT_LIFETIME: "soon" }), /OPCUA_GDS_CERT_LIFETIME "soon" is not a duration/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_CERT_LIFETIME: "1d", OPCUA_GDS_CERT_LIFETIME_DAYS: "1" }), /not both/);
+  });
   it("bad values are Configuration errors that name the setting", () => {
     configurationError(() => resolveConfig({ port: "99999" }, {}), /--port/);
     configurationError(() => resolveConfig({ approval: "sometimes" }, {}), /--approval/);

@@ -21,7 +21,8 @@ const ALLOWED: Record<string, string[]> = {
   push: ["domain", "services", "push", "encoding", "client"],
   metrics: ["domain", "services", "metrics"],
   simulator: ["domain", "config", "opcua", "simulator"],
-  cli: ["domain", "services", "config", "cli", "app.ts", "simulator"],
+  // The agent command runs on the client library (a GDS client like any other application).
+  cli: ["domain", "services", "config", "cli", "client", "app.ts", "simulator"],
   "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "push", "metrics"],
   "index.ts": ["app.ts", "config", "client"],
 };

@@ -45,7 +45,8 @@ export class CertificateRequestEntity {
 
   /**
    * The generated private key (PKCS#8) and the requester's password, sealed with the data
-   * folder's secret key; wiped once FinishRequest has delivered them.
+   * folder's secret key. The password is wiped once FinishRequest has delivered the key; the key
+   * stays sealed for offline bundles (`export`) until its certificate is revoked.
    */
   @Column({ name: "sealed_private_key", type: "text", nullable: true })
   sealedPrivateKey!: string | null;
