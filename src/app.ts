@@ -74,6 +74,7 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
 }
 
 export type { CaDescription, CaInstallReport, CaSigningRequest } from "./ca/ca-admin";
+export { describeBackup, restoreBackup, takeBackup, type BackupDescription, type BackupReport, type RestoreReport } from "./backup/backup";
 
 /** Administration of the CAs in the data folder of `config` (the `ca` commands); needs no database. */
 export function caAdministration(config: GdsConfig, clock: Clock = systemClock): CaAdministration {

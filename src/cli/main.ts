@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerApp } from "./commands/app";
 import { registerAudit } from "./commands/audit";
+import { registerBackup } from "./commands/backup";
 import { registerCa } from "./commands/ca";
 import { registerCert } from "./commands/cert";
 import { registerRequest } from "./commands/request";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerOnboarding(program);
   registerCa(program);
   registerStatus(program);
+  registerBackup(program);
   return program;
 }
 

@@ -16,8 +16,9 @@ const ALLOWED: Record<string, string[]> = {
   opcua: ["domain", "services", "opcua"],
   client: ["domain", "client"],
   metrics: ["domain", "services", "metrics"],
+  backup: ["domain", "config", "store", "backup"],
   cli: ["domain", "services", "config", "cli", "app.ts"],
-  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "metrics"],
+  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "metrics", "backup"],
   "index.ts": ["app.ts", "config", "client"],
 };
 
