@@ -16,6 +16,7 @@ import { ROLES, type Role } from "./domain/roles";
 import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from "./services/certificate-service";
 import { DirectoryService } from "./services/directory-service";
 import { FleetService } from "./services/fleet-service";
+import { LoginGuard } from "./services/login-guard";
 import { OnboardingService } from "./services/onboarding-service";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
@@ -187,6 +188,10 @@ export async function startGds(
       userPkiFolder: paths.userPki,
       strictTrust: config.strictTrust,
       maxSessions: config.maxSessions,
+      maxMessageSize: config.maxMessageSize,
+      maxChunkCount: config.maxChunkCount,
+      maxRejectedCertificates: config.maxRejectedCertificates,
+      loginGuard: new LoginGuard(config.loginThrottle, clock, services.audit),
       directory: services.directory,
       certificates: services.certificates,
       onboarding: services.onboarding,

@@ -29,12 +29,12 @@ export async function tempDir(prefix: string): Promise<string> {
 export async function startTestGds(
   backend: Backend,
   reuse?: { dataDir: string; database: TestDatabase },
-  flags: { approval?: string; strictTrust?: boolean; metrics?: boolean } = {},
+  flags: { approval?: string; strictTrust?: boolean; metrics?: boolean; env?: Record<string, string> } = {},
 ): Promise<TestGds> {
   const dataDir = reuse?.dataDir ?? (await tempDir("data"));
   const database = reuse?.database ?? (await createTestDatabase(backend));
-  const { metrics, ...configFlags } = flags;
-  const config = resolveConfig({ data: dataDir, db: database.url, port: 0, host: "127.0.0.1", ...configFlags }, {});
+  const { metrics, env, ...configFlags } = flags;
+  const config = resolveConfig({ data: dataDir, db: database.url, port: 0, host: "127.0.0.1", ...configFlags }, env ?? {});
   const errors: string[] = [];
   const gds = await startGds(config, {
     env: { OPCUA_GDS_ADMIN_PASSWORD: ADMIN_PASSWORD },
