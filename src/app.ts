@@ -20,6 +20,7 @@ import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy 
 import { DirectoryService } from "./services/directory-service";
 import { FleetService } from "./services/fleet-service";
 import { ExportService } from "./services/export-service";
+import { LoginGuard } from "./services/login-guard";
 import { OnboardingService } from "./services/onboarding-service";
 import { PushService, type PushPolicy, type StepHook } from "./services/push-service";
 import type { DeviceConnector } from "./services/push-ports";
@@ -125,6 +126,7 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
 }
 
 export type { CaDescription, CaInstallReport, CaSigningRequest } from "./ca/ca-admin";
+export { describeBackup, restoreBackup, takeBackup, type BackupDescription, type BackupReport, type RestoreReport } from "./backup/backup";
 
 /** Administration of the CAs in the data folder of `config` (the `ca` commands); needs no database. */
 export function caAdministration(config: GdsConfig, clock: Clock = systemClock): CaAdministration {
@@ -237,6 +239,10 @@ export async function startGds(
       userPkiFolder: paths.userPki,
       strictTrust: config.strictTrust,
       maxSessions: config.maxSessions,
+      maxMessageSize: config.maxMessageSize,
+      maxChunkCount: config.maxChunkCount,
+      maxRejectedCertificates: config.maxRejectedCertificates,
+      loginGuard: new LoginGuard(config.loginThrottle, clock, services.audit),
       directory: services.directory,
       certificates: services.certificates,
       onboarding: services.onboarding,

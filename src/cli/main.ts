@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerAgent } from "./commands/agent";
 import { registerApp } from "./commands/app";
 import { registerAudit } from "./commands/audit";
+import { registerBackup } from "./commands/backup";
 import { registerCa } from "./commands/ca";
 import { registerCert } from "./commands/cert";
 import { registerExport } from "./commands/export";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerSimulate(program);
   registerAgent(program);
   registerExport(program);
+  registerBackup(program);
   return program;
 }
 

@@ -2,6 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseDurationMs } from "../domain/duration";
 import { GdsError } from "../domain/errors";
+import type { LoginThrottlePolicy } from "../domain/login-throttle";
 
 /** The one configuration of a GDS instance; every default is declared here. */
 export interface GdsConfig {
@@ -55,6 +56,27 @@ export interface GdsConfig {
    */
   pushUser?: string;
   pushPassword?: string;
+  /**
+   * Largest OPC UA message, request or response, in bytes (`OPCUA_GDS_MAX_MESSAGE_SIZE`, default
+   * 16 MiB, 64 KiB to 128 MiB). Sent in the Acknowledge whatever a client's Hello asks: a client
+   * cannot make the server assemble more (node-opcua would accept up to 128 MiB).
+   */
+  maxMessageSize: number;
+  /** Most chunks of one message (`OPCUA_GDS_MAX_CHUNK_COUNT`; default maxMessageSize / 8 KiB, the smallest chunk). */
+  maxChunkCount: number;
+  /**
+   * Slowing down password guessing (see domain/login-throttle.ts): `OPCUA_GDS_LOGIN_FREE_ATTEMPTS`
+   * (failures of one user name before it is locked, default 5), `OPCUA_GDS_LOGIN_FREE_ATTEMPTS_PER_CLIENT`
+   * (failures from one client certificate across names, default 20), `OPCUA_GDS_LOGIN_LOCKOUT_SECONDS`
+   * (first lockout, doubled by each further failure, default 2) and `OPCUA_GDS_LOGIN_LOCKOUT_MAX_SECONDS`
+   * (ceiling, default 900).
+   */
+  loginThrottle: LoginThrottlePolicy;
+  /**
+   * Most certificates kept in the server's `server-pki/rejected` folder, where node-opcua puts every
+   * unknown client certificate (`OPCUA_GDS_MAX_REJECTED_CERTIFICATES`, default 500): the oldest go first.
+   */
+  maxRejectedCertificates: number;
 }
 
 /** Flags as the CLI hands them over (all optional). */
@@ -105,11 +127,28 @@ function parseCertificateLifetimeDays(env: NodeJS.ProcessEnv): number {
   return ms / DAY_MS;
 }
 
-function parseMaxSessions(value: string | undefined): number {
-  if (value === undefined || value === "") return 500;
+/** An integer environment setting within [min, max]; `fallback` when unset or empty. */
+function integerSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const value = env[name];
+  if (value === undefined || value.trim() === "") return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new GdsError("Configuration", `OPCUA_GDS_MAX_SESSIONS "${value}" is not a number from 1 to 100000`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not a number from ${min} to ${max}`);
   return n;
+}
+
+const MIB = 1024 * 1024;
+/** The smallest chunk node-opcua negotiates: with it, a message of maxMessageSize needs this many chunks. */
+const SMALLEST_CHUNK = 8192;
+
+function parseLoginThrottle(env: NodeJS.ProcessEnv): LoginThrottlePolicy {
+  const firstLockoutSeconds = integerSetting(env, "OPCUA_GDS_LOGIN_LOCKOUT_SECONDS", 2, 1, 3600);
+  const maxLockoutSeconds = integerSetting(env, "OPCUA_GDS_LOGIN_LOCKOUT_MAX_SECONDS", 900, firstLockoutSeconds, 86_400);
+  return {
+    freeAttemptsPerUser: integerSetting(env, "OPCUA_GDS_LOGIN_FREE_ATTEMPTS", 5, 0, 1000),
+    freeAttemptsPerClient: integerSetting(env, "OPCUA_GDS_LOGIN_FREE_ATTEMPTS_PER_CLIENT", 20, 0, 100_000),
+    firstLockoutMs: firstLockoutSeconds * 1000,
+    maxLockoutMs: maxLockoutSeconds * 1000,
+  };
 }
 
 function parseApproval(value: string | undefined): "auto" | "manual" {
@@ -131,6 +170,7 @@ function parseCaKeySize(value: string | undefined): 2048 | 3072 | 4096 {
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): GdsConfig {
   const hostname = flags.host ?? os.hostname();
   const databaseUrl = flags.db ?? (env.OPCUA_GDS_DB || undefined);
+  const maxMessageSize = integerSetting(env, "OPCUA_GDS_MAX_MESSAGE_SIZE", 16 * MIB, 64 * 1024, 128 * MIB);
   return {
     dataDir: path.resolve(flags.data ?? env.OPCUA_GDS_DATA ?? DEFAULT_DATA_DIR),
     databaseUrl,
@@ -146,9 +186,13 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     caLifetimeDays: 3650,
     serverCertificateLifetimeDays: 365,
     approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),
-    maxSessions: parseMaxSessions(env.OPCUA_GDS_MAX_SESSIONS),
+    maxSessions: integerSetting(env, "OPCUA_GDS_MAX_SESSIONS", 500, 1, 100_000),
     certificateLifetimeDays: parseCertificateLifetimeDays(env),
     pushUser: env.OPCUA_GDS_PUSH_USER || undefined,
     pushPassword: env.OPCUA_GDS_PUSH_USER ? (env.OPCUA_GDS_PUSH_PASSWORD ?? "") : undefined,
+    maxMessageSize,
+    maxChunkCount: integerSetting(env, "OPCUA_GDS_MAX_CHUNK_COUNT", Math.ceil(maxMessageSize / SMALLEST_CHUNK), 1, 65_536),
+    loginThrottle: parseLoginThrottle(env),
+    maxRejectedCertificates: integerSetting(env, "OPCUA_GDS_MAX_REJECTED_CERTIFICATES", 500, 0, 1_000_000),
   };
 }

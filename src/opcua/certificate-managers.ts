@@ -1,4 +1,6 @@
 import { X509Certificate } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
 import { OPCUACertificateManager, StatusCodes, type StatusCode } from "node-opcua";
 import { thumbprintOf } from "../domain/thumbprint";
 import type { UserService } from "../services/user-service";
@@ -22,7 +24,17 @@ function answer(status: Promise<StatusCode>, callback?: StatusCallback): Promise
  * where its user decides what it may do, while `acceptUnknown()` says so (no strict trust, or an
  * onboarding window is open). Revoked, expired or misused certificates stay refused either way.
  */
+/** Rejected certificates kept when the owner does not say (OPCUA_GDS_MAX_REJECTED_CERTIFICATES's default). */
+const DEFAULT_MAX_REJECTED = 500;
+
 export class ChannelCertificateManager extends OPCUACertificateManager {
+  private pruning: Promise<void> | null = null;
+  private pruneAgain = false;
+  private readonly unknownVerdicts: readonly string[];
+  /** Most certificates kept in `rejected/` (node-opcua writes every unknown one there). */
+  private readonly maxRejected: number;
+  private readonly logError: (message: string) => void;
+
   /**
    * `acceptUnknown()` is asked at every check. `unknownVerdicts` are the verdicts of node-opcua-pki
    * that count as "unknown" rather than "bad": by default only an untrusted certificate; a device in
@@ -31,9 +43,12 @@ export class ChannelCertificateManager extends OPCUACertificateManager {
   constructor(
     rootFolder: string,
     private readonly acceptUnknown: () => boolean,
-    private readonly unknownVerdicts: readonly string[] = ["BadCertificateUntrusted"],
+    options: { unknownVerdicts?: readonly string[]; maxRejected?: number; logError?: (message: string) => void } = {},
   ) {
     super({ rootFolder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
+    this.unknownVerdicts = options.unknownVerdicts ?? ["BadCertificateUntrusted"];
+    this.maxRejected = options.maxRejected ?? DEFAULT_MAX_REJECTED;
+    this.logError = options.logError ?? (() => undefined);
   }
 
   override checkCertificate(chain: Chain, callback?: StatusCallback): any {
@@ -46,7 +61,47 @@ export class ChannelCertificateManager extends OPCUACertificateManager {
       const verdict = await this.verifyCertificate(Buffer.concat(Array.isArray(chain) ? chain : [chain]), { acceptCertificateWithValidIssuerChain: true });
       if (verdict === "Good" || this.unknownVerdicts.includes(verdict)) return StatusCodes.Good;
     }
-    return (super.checkCertificate as (c: Chain) => Promise<StatusCode>).call(this, chain);
+    const status: StatusCode = await (super.checkCertificate as (c: Chain) => Promise<StatusCode>).call(this, chain);
+    if (status.equals(StatusCodes.BadCertificateUntrusted)) this.pruneRejected();
+    return status;
+  }
+
+  /**
+   * Keeps `rejected/` at most `maxRejected` certificates, the newest, so that clients presenting ever
+   * new self-signed certificates cannot fill the disk, nor (node-opcua indexes the folder in memory)
+   * the heap. Runs one prune at a time; calls meanwhile ask for one more afterwards.
+   */
+  pruneRejected(): Promise<void> {
+    if (this.pruning) {
+      this.pruneAgain = true;
+      return this.pruning;
+    }
+    this.pruning = (async () => {
+      do {
+        this.pruneAgain = false;
+        await this.pruneOnce().catch((e: Error) => this.logError(`pruning ${this.rejectedFolder} failed: ${e.message}`));
+      } while (this.pruneAgain);
+      this.pruning = null;
+    })();
+    return this.pruning;
+  }
+
+  private async pruneOnce(): Promise<void> {
+    const names = (await fs.readdir(this.rejectedFolder).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return [];
+      throw e;
+    })).filter((n) => /\.(pem|der)$/i.test(n));
+    if (names.length <= this.maxRejected) return;
+    const files = await Promise.all(
+      names.map(async (name) => {
+        const file = path.join(this.rejectedFolder, name);
+        return { file, mtimeMs: await fs.stat(file).then((s) => s.mtimeMs, () => 0) };
+      }),
+    );
+    files.sort((a, b) => a.mtimeMs - b.mtimeMs || a.file.localeCompare(b.file));
+    for (const f of files.slice(0, files.length - this.maxRejected)) await fs.rm(f.file, { force: true });
+    // node-opcua keeps the rejected certificates in memory as well: read the folders again.
+    await this.reloadCertificates();
   }
 }
 

@@ -11,6 +11,7 @@ import {
 } from "node-opcua";
 import type { CertificateService } from "../services/certificate-service";
 import type { DirectoryService } from "../services/directory-service";
+import type { LoginGuard } from "../services/login-guard";
 import type { OnboardingService } from "../services/onboarding-service";
 import type { UserService } from "../services/user-service";
 import type { AuditLog } from "../services/ports";
@@ -43,6 +44,8 @@ import { authorize, checkChannel, SECURITY_ADMIN, SIGNED_CHANNEL } from "../doma
 import { CERTIFICATE_GROUPS, DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
 import { installServerConfiguration, sessionUserName } from "./server-configuration";
 import { GdsError } from "../domain/errors";
+import { thumbprintOf } from "../domain/thumbprint";
+import { grantTransportLimits } from "./transport-limits";
 
 /** Everything the OPC UA server needs; built by the composition root. */
 export interface GdsServerOptions {
@@ -60,6 +63,13 @@ export interface GdsServerOptions {
   userPkiFolder: string;
   strictTrust: boolean;
   maxSessions: number;
+  /** Largest message (request or response) and most chunks granted to any client. */
+  maxMessageSize: number;
+  maxChunkCount: number;
+  /** Most certificates kept in the server's rejected/ folder. */
+  maxRejectedCertificates: number;
+  /** Slows down password guessing per user name and per client certificate. */
+  loginGuard: LoginGuard;
   directory: DirectoryService;
   certificates: CertificateService;
   onboarding: OnboardingService;
@@ -105,7 +115,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   const users = o.users;
   const sources = { users, certificates: o.certificates, onboarding: o.onboarding, directory: o.directory };
   // Unknown clients may open a channel unless strict trust is on; during onboarding they always may.
-  const channelTrust = new ChannelCertificateManager(o.serverPkiFolder, () => !o.strictTrust || o.onboarding.isOpenCached());
+  const channelTrust = new ChannelCertificateManager(o.serverPkiFolder, () => !o.strictTrust || o.onboarding.isOpenCached(), { maxRejected: o.maxRejectedCertificates, logError: o.logError });
   const server = new OPCUAServer({
     port: o.port,
     host: o.host,
@@ -128,9 +138,12 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     isAuditing: true,
     maxConnectionsPerEndpoint: o.maxSessions,
     serverCapabilities: { maxSessions: o.maxSessions },
+    transportSettings: { adjustTransportLimits: grantTransportLimits(o.maxMessageSize, o.maxChunkCount) },
     userManager: {
-      isValidUserAsync(userName: string, password: string, callback: (err: Error | null, ok?: boolean) => void) {
-        users.checkPassword(userName, password).then(
+      // node-opcua calls this with the session as `this`: its channel names the client certificate.
+      isValidUserAsync(this: { channel?: { clientCertificate?: Buffer | null } } | undefined, userName: string, password: string, callback: (err: Error | null, ok?: boolean) => void) {
+        const certificate = this?.channel?.clientCertificate;
+        o.loginGuard.attempt(String(userName), certificate?.length ? thumbprintOf(certificate) : null, () => users.checkPassword(userName, password)).then(
           (ok) => callback(null, ok),
           (err: Error) => callback(err),
         );
@@ -138,6 +151,8 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     },
   });
   await server.initialize();
+  // A folder filled while the limit was higher (or before there was one) is cut down at start.
+  await channelTrust.pruneRejected();
 
   const addressSpace = server.engine.addressSpace!;
   const directoryNode = addressSpace.findNode(gdsNodeId(addressSpace, GDS_IDS.Directory));

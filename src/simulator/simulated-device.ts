@@ -73,7 +73,7 @@ export async function startSimulatedDevice(device: SimulatedDeviceOptions, env: 
   await fs.mkdir(env.folder, { recursive: true, mode: 0o700 });
   let commissioned = await exists(marker);
   // In commissioning any well-formed client certificate is taken, also one issued by a CA the device does not know yet.
-  const channelTrust = new ChannelCertificateManager(pki, () => !commissioned, COMMISSIONING_VERDICTS);
+  const channelTrust = new ChannelCertificateManager(pki, () => !commissioned, { unknownVerdicts: COMMISSIONING_VERDICTS });
   const securityAdmin = [new NodeId(NodeId.NodeIdType.NUMERIC, WellKnownRoles.SecurityAdmin, 0)];
   const server = new OPCUAServer({
     port: device.port,

@@ -90,6 +90,8 @@ function sqliteStatements(connection: SqliteConnection): SqliteStatements {
 export interface DatabaseLocation {
   url?: string;
   sqlitePath: string;
+  /** PostgreSQL application_name of the connections (how other sessions are told apart). */
+  applicationName?: string;
 }
 
 /** Describes the location for messages without the password of a URL. */
@@ -111,7 +113,7 @@ function createDataSource(location: DatabaseLocation): DataSource {
       synchronize: false,
       logging: false,
       // A request may wait for a pooled connection during a burst; waiting is not a failure.
-      extra: { max: 16, connectionTimeoutMillis: 30_000 },
+      extra: { max: 16, connectionTimeoutMillis: 30_000, application_name: location.applicationName ?? "opcua-gds" },
     });
   }
   fs.mkdirSync(path.dirname(location.sqlitePath), { recursive: true });

@@ -18,6 +18,26 @@ describe("configuration (flags over environment over defaults)", () => {
     assert.equal(c.caKeySize, 2048);
     assert.match(c.dataDir, /pki-store$/);
   });
+  it("limits: 16 MiB messages in up to 2048 chunks, 5 failed logins per name and 20 per client before a 2 s lockout doubling up to 15 min, 500 rejected certificates", () => {
+    const c = resolveConfig({}, {});
+    assert.equal(c.maxMessageSize, 16 * 1024 * 1024);
+    assert.equal(c.maxChunkCount, 2048);
+    assert.deepEqual(c.loginThrottle, { freeAttemptsPerUser: 5, freeAttemptsPerClient: 20, firstLockoutMs: 2000, maxLockoutMs: 900_000 });
+    assert.equal(c.maxRejectedCertificates, 500);
+    const set = resolveConfig({}, {
+      OPCUA_GDS_MAX_MESSAGE_SIZE: "131072",
+      OPCUA_GDS_LOGIN_FREE_ATTEMPTS: "0",
+      OPCUA_GDS_LOGIN_FREE_ATTEMPTS_PER_CLIENT: "3",
+      OPCUA_GDS_LOGIN_LOCKOUT_SECONDS: "5",
+      OPCUA_GDS_LOGIN_LOCKOUT_MAX_SECONDS: "60",
+      OPCUA_GDS_MAX_REJECTED_CERTIFICATES: "10",
+    });
+    assert.equal(set.maxMessageSize, 131072);
+    assert.equal(set.maxChunkCount, 16, "the chunk count follows the message size unless set");
+    assert.deepEqual(set.loginThrottle, { freeAttemptsPerUser: 0, freeAttemptsPerClient: 3, firstLockoutMs: 5000, maxLockoutMs: 60_000 });
+    assert.equal(set.maxRejectedCertificates, 10);
+    assert.equal(resolveConfig({}, { OPCUA_GDS_MAX_CHUNK_COUNT: "64" }).maxChunkCount, 64);
+  });
   it("the environment sets what the flags do not; flags win", () => {
     const env = { OPCUA_GDS_DB: "postgres://gds@db/gds", OPCUA_GDS_APPROVAL: "manual", OPCUA_GDS_CERT_LIFETIME_DAYS: "30", OPCUA_GDS_MAX_SESSIONS: "50", OPCUA_GDS_CA_KEY_SIZE: "3072" };
     const c = resolveConfig({ approval: "auto" }, env);
@@ -49,5 +69,8 @@ describe("configuration (flags over environment over defaults)", () => {
     configurationError(() => resolveConfig({}, { OPCUA_GDS_CERT_LIFETIME_DAYS: "0" }), /OPCUA_GDS_CERT_LIFETIME_DAYS/);
     configurationError(() => resolveConfig({}, { OPCUA_GDS_MAX_SESSIONS: "many" }), /OPCUA_GDS_MAX_SESSIONS/);
     configurationError(() => resolveConfig({}, { OPCUA_GDS_CA_KEY_SIZE: "1024" }), /OPCUA_GDS_CA_KEY_SIZE/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_MAX_MESSAGE_SIZE: "1000" }), /OPCUA_GDS_MAX_MESSAGE_SIZE "1000" is not a number from 65536/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_LOGIN_LOCKOUT_SECONDS: "10", OPCUA_GDS_LOGIN_LOCKOUT_MAX_SECONDS: "5" }), /OPCUA_GDS_LOGIN_LOCKOUT_MAX_SECONDS/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_MAX_REJECTED_CERTIFICATES: "-1" }), /OPCUA_GDS_MAX_REJECTED_CERTIFICATES/);
   });
 });

@@ -23,7 +23,8 @@ const ALLOWED: Record<string, string[]> = {
   simulator: ["domain", "config", "opcua", "simulator"],
   // The agent command runs on the client library (a GDS client like any other application).
   cli: ["domain", "services", "config", "cli", "client", "app.ts", "simulator"],
-  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "push", "metrics"],
+  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "push", "metrics", "backup"],
+  backup: ["domain", "config", "store", "backup"],
   "index.ts": ["app.ts", "config", "client"],
 };
 
