@@ -1,6 +1,12 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { FleetService } from "../services/fleet-service";
 
+/** Shares one run of `load` among the callers that ask while it runs (the gauges of one scrape). */
+function sharedWhileRunning<T>(load: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | null = null;
+  return () => (running ??= load().finally(() => (running = null)));
+}
+
 /**
  * The GDS's Prometheus series, named in the style of cert-manager's
  * (`certmanager_certificate_expiration_timestamp_seconds`) so that its alert rules and dashboards
@@ -10,7 +16,6 @@ import type { FleetService } from "../services/fleet-service";
 export class GdsMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<"method" | "status">;
-  private readonly pushes: Counter<"result">;
 
   constructor(fleet: FleetService) {
     const registers = [this.registry];
@@ -30,21 +35,18 @@ export class GdsMetrics {
       registers,
       collect: () => readCertificates(),
     });
-    // One database read serves both certificate gauges of a scrape.
-    let pending: Promise<void> | null = null;
-    const readCertificates = (): Promise<void> =>
-      (pending ??= fleet
-        .currentCertificates()
-        .then((current) => {
-          expiration.reset();
-          renewal.reset();
-          for (const c of current) {
-            const labels = { application_uri: c.applicationUri, group: c.groupName, type: c.certificateTypeName };
-            expiration.set(labels, Math.floor(c.notAfterMs / 1000));
-            renewal.set(labels, Math.floor(c.renewalAtMs / 1000));
-          }
-        })
-        .finally(() => (pending = null)));
+    // One database read serves both certificate gauges of a scrape, one status the other series.
+    const readCertificates = sharedWhileRunning(async () => {
+      const current = await fleet.currentCertificates();
+      expiration.reset();
+      renewal.reset();
+      for (const c of current) {
+        const labels = { application_uri: c.applicationUri, group: c.groupName, type: c.certificateTypeName };
+        expiration.set(labels, Math.floor(c.notAfterMs / 1000));
+        renewal.set(labels, Math.floor(c.renewalAtMs / 1000));
+      }
+    });
+    const readStatus = sharedWhileRunning(() => fleet.status());
     new Gauge({
       name: "opcuagds_crl_next_update_timestamp_seconds",
       help: "nextUpdate of the current CRL of each CA (group/type), Unix seconds",
@@ -60,7 +62,7 @@ export class GdsMetrics {
       help: "Certificate requests waiting for approval",
       registers,
       async collect() {
-        this.set((await fleet.status()).pendingRequests);
+        this.set((await readStatus()).pendingRequests);
       },
     });
     this.requests = new Counter({
@@ -69,22 +71,32 @@ export class GdsMetrics {
       labelNames: ["method", "status"],
       registers,
     });
-    this.pushes = new Counter({
+    // Counted from the job table, so pushes run by the CLI or another instance count too.
+    new Counter({
       name: "opcuagds_push_total",
       help: "Push jobs finished, by result (ok, failed)",
       labelNames: ["result"],
       registers,
+      async collect() {
+        const pushes = (await readStatus()).pushes;
+        this.reset();
+        this.inc({ result: "ok" }, pushes.succeeded);
+        this.inc({ result: "failed" }, pushes.failed);
+      },
+    });
+    new Gauge({
+      name: "opcuagds_push_failing_devices",
+      help: "Devices whose latest push failed",
+      registers,
+      async collect() {
+        this.set((await readStatus()).pushes.failingDevices);
+      },
     });
   }
 
   /** Counts one answered method call. */
   observeCall(method: string, statusName: string): void {
     this.requests.inc({ method, status: statusName });
-  }
-
-  /** Counts one finished push. */
-  observePush(result: "ok" | "failed"): void {
-    this.pushes.inc({ result });
   }
 
   /** The exposition text (and its content type). */

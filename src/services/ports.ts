@@ -230,6 +230,8 @@ export interface FleetCounts {
   /** Unrevoked certificates that are still valid but expire before the given time. */
   expiringSoon: number;
   pendingRequests: number;
+  /** Push jobs by outcome; `failingDevices` counts devices whose latest push failed. */
+  pushes: { succeeded: number; failed: number; active: number; failingDevices: number };
 }
 
 /** Read-only figures over the database (no locks, no audit). */

@@ -5,6 +5,7 @@ import { ApplicationEntity } from "./entities/application-entity";
 import { CaStateEntity } from "./entities/ca-state-entity";
 import { CertificateRequestEntity } from "./entities/certificate-request-entity";
 import { IssuedCertificateEntity } from "./entities/issued-certificate-entity";
+import { PushJobEntity } from "./entities/push-job-entity";
 
 /** FleetStore on TypeORM: plain reads, never the certificates' DER. */
 export class FleetRepository implements FleetStore {
@@ -35,7 +36,7 @@ export class FleetRepository implements FleetStore {
   async counts(nowMs: number, expiringBeforeMs: number): Promise<FleetCounts> {
     const m = this.db.dataSource.manager;
     const unrevoked = { revokedAtMs: IsNull() };
-    const [applications, revoked, expired, renewalDue, valid, expiringSoon, pendingRequests] = await Promise.all([
+    const [applications, revoked, expired, renewalDue, valid, expiringSoon, pendingRequests, pushes] = await Promise.all([
       m.count(ApplicationEntity),
       m.count(IssuedCertificateEntity, { where: { revokedAtMs: Not(IsNull()) } }),
       m.count(IssuedCertificateEntity, { where: { ...unrevoked, notAfterMs: LessThanOrEqual(nowMs) } }),
@@ -43,8 +44,24 @@ export class FleetRepository implements FleetStore {
       m.count(IssuedCertificateEntity, { where: { ...unrevoked, renewalAtMs: MoreThan(nowMs) } }),
       m.count(IssuedCertificateEntity, { where: { ...unrevoked, notAfterMs: And(MoreThan(nowMs), LessThanOrEqual(expiringBeforeMs)) } }),
       m.count(CertificateRequestEntity, { where: { state: "New" } }),
+      this.pushCounts(),
     ]);
-    return { applications, certificates: { valid, renewalDue, expired, revoked }, expiringSoon, pendingRequests };
+    return { applications, certificates: { valid, renewalDue, expired, revoked }, expiringSoon, pendingRequests, pushes };
+  }
+
+  private async pushCounts(): Promise<FleetCounts["pushes"]> {
+    const jobs = await this.db.dataSource.manager.find(PushJobEntity, { select: { applicationId: true, state: true, createdAtMs: true } });
+    const counts = { succeeded: 0, failed: 0, active: 0, failingDevices: 0 };
+    const latest = new Map<string, PushJobEntity>();
+    for (const j of jobs) {
+      if (j.state === "succeeded") counts.succeeded++;
+      else if (j.state === "failed") counts.failed++;
+      else counts.active++;
+      const seen = latest.get(j.applicationId);
+      if (!seen || j.createdAtMs > seen.createdAtMs) latest.set(j.applicationId, j);
+    }
+    for (const j of latest.values()) if (j.state === "failed") counts.failingDevices++;
+    return counts;
   }
 
   async crls(): Promise<Array<{ groupName: string; certificateTypeName: string } & CrlState>> {

@@ -14,6 +14,8 @@ export function registerStatus(program: Command): void {
       say(`certificates            ${c.valid} valid, ${c.renewalDue} due for renewal, ${c.expired} expired, ${c.revoked} revoked`);
       say(`expiring within ${status.expiringWindowDays} days ${status.expiringSoon}${status.expiringSoon > 0 ? "  (opcua-gds cert list --expiring 30d)" : ""}`);
       say(`pending requests        ${status.pendingRequests}${status.pendingRequests > 0 ? "  (opcua-gds request list --pending)" : ""}`);
+      const p = status.pushes;
+      say(`pushes                  ${p.succeeded} succeeded, ${p.failed} failed, ${p.active} queued or running; ${p.failingDevices} device(s) whose last push failed${p.failingDevices > 0 ? "  (opcua-gds push jobs)" : ""}`);
       for (const crl of status.crls) say(`CRL ${crl.ca}  number ${crl.crlNumber}, next update ${crl.nextUpdate}`);
     });
 }
