@@ -73,8 +73,8 @@ export interface GdsConfig {
    */
   loginThrottle: LoginThrottlePolicy;
   /**
-   * Most certificates kept in the server's `server-pki/rejected` folder, where node-opcua puts every
-   * unknown client certificate (`OPCUA_GDS_MAX_REJECTED_CERTIFICATES`, default 500): the oldest go first.
+   * Most certificates kept in the server's `server-pki/rejected` folder, where node-opcua puts every refused
+   * client certificate (`OPCUA_GDS_MAX_REJECTED_CERTIFICATES`, default 500): the oldest go first.
    */
   maxRejectedCertificates: number;
 }

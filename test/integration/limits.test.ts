@@ -163,24 +163,30 @@ for (const backend of BACKENDS) {
       assert.ok(audit.some((a) => a.action === "LoginThrottled" && a.subject.startsWith("client ")));
     });
 
-    it("OPCUA_GDS_MAX_REJECTED_CERTIFICATES: the rejected folder keeps the 3 newest unknown client certificates", async () => {
-      const rejected = path.join(gds.dataDir, "server-pki", "rejected");
+    it("OPCUA_GDS_MAX_REJECTED_CERTIFICATES: the rejected folder keeps the 3 newest refused client certificates (--strict-trust)", async () => {
+      // Without strict trust unknown clients are accepted and not recorded as rejected; with it they are refused and recorded.
+      const strict = await startTestGds(backend, undefined, { env: LIMITS, strictTrust: true });
+      const rejected = path.join(strict.dataDir, "server-pki", "rejected");
       const made: Buffer[] = [];
-      for (let i = 0; i < 6; i++) {
-        const application = await selfSignedApplicationCertificate(`urn:limits:${backend}:unknown${i}`, clients, `unknown${i}-${backend}`);
-        made.push(Buffer.from(await fs.readFile(application.certificateFile, "utf8")));
-        await withDirectory(gds, { application }, async (d) => d.findApplications("urn:none"));
+      try {
+        for (let i = 0; i < 6; i++) {
+          const application = await selfSignedApplicationCertificate(`urn:limits:${backend}:unknown${i}`, clients, `unknown${i}-${backend}`);
+          made.push(Buffer.from(await fs.readFile(application.certificateFile, "utf8")));
+          await assert.rejects(withDirectory(strict, { application }, async (d) => d.findApplications("urn:none")));
+        }
+        let files: string[] = [];
+        for (let wait = 0; wait < 50; wait++) {
+          files = (await fs.readdir(rejected)).filter((f) => f.endsWith(".pem"));
+          if (files.length <= 3) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        assert.ok(files.length > 0 && files.length <= 3, `${files.length} certificates kept in rejected/`);
+        const kept = await Promise.all(files.map((f) => fs.readFile(path.join(rejected, f), "utf8")));
+        const newest = made[made.length - 1].toString().replace(/\s+/g, "");
+        assert.ok(kept.some((k) => k.replace(/\s+/g, "").includes(newest.replace(/-----[A-Z ]+-----/g, ""))), "the newest refused certificate is kept");
+      } finally {
+        await strict.stop();
       }
-      let files: string[] = [];
-      for (let wait = 0; wait < 50; wait++) {
-        files = (await fs.readdir(rejected)).filter((f) => f.endsWith(".pem"));
-        if (files.length <= 3) break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      assert.ok(files.length <= 3, `${files.length} certificates kept in rejected/`);
-      const kept = await Promise.all(files.map((f) => fs.readFile(path.join(rejected, f), "utf8")));
-      const newest = made[made.length - 1].toString().replace(/\s+/g, "");
-      assert.ok(kept.some((k) => k.replace(/\s+/g, "").includes(newest.replace(/-----[A-Z ]+-----/g, ""))), "the newest unknown certificate is kept");
     });
   });
 }
