@@ -45,10 +45,10 @@ const BASE_PORT = 26400 + (process.pid % 50) * 4;
 const nodeId = (id: string) => NodeId.resolveNodeId(id);
 
 /** UpdateCertificate with free arguments, for the refusals. */
-async function updateWith(session: ClientSession, args: { group?: string | null; type?: string | null; certificate: Buffer; issuers?: Buffer[]; format?: string; key?: Buffer | null }): Promise<void> {
+async function updateWith(session: ClientSession, args: { group?: string; type?: string; certificate: Buffer; issuers?: Buffer[]; format?: string; key?: Buffer | null }): Promise<void> {
   await call(session, SC.object, SC.UpdateCertificate, [
-    { dataType: DataType.NodeId, value: args.group === null ? null : nodeId(args.group ?? SC.DefaultApplicationGroup) },
-    { dataType: DataType.NodeId, value: args.type === null ? null : nodeId(args.type ?? SC.RsaSha256ApplicationCertificateType) },
+    { dataType: DataType.NodeId, value: nodeId(args.group ?? SC.DefaultApplicationGroup) },
+    { dataType: DataType.NodeId, value: nodeId(args.type ?? SC.RsaSha256ApplicationCertificateType) },
     { dataType: DataType.ByteString, value: args.certificate },
     { dataType: DataType.ByteString, arrayType: VariantArrayType.Array, value: args.issuers ?? [] },
     { dataType: DataType.String, value: args.format ?? "" },
