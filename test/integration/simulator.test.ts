@@ -76,6 +76,8 @@ describe("device simulator (OPC 10000-12 §7.10 push targets)", () => {
       assert.ok(csr.signatureValid);
       assert.equal(csr.signatureHash, "SHA-256");
       assert.deepEqual(csr.uris, [device.applicationUri]);
+      // The host it is reachable at, as a CA checking names against the DiscoveryUrl wants.
+      assert.deepEqual([csr.dnsNames, csr.ipAddresses], [[], ["127.0.0.1"]]);
       assert.notDeepEqual(Buffer.from(csr.publicKeySpki), new X509Certificate(before).publicKey.export({ type: "spki", format: "der" }), "a new key");
       issued = await ca.signCsr(csrDer);
       assert.equal(await updateCertificate(session, issued, [ca.certificateDer]), true);

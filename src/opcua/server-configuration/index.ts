@@ -91,6 +91,7 @@ function resolve(options: ServerConfigurationOptions): ResolvedOptions {
     retainedTrust: options.retainedTrust,
     onApplied: options.onApplied,
     serverCapabilities: options.serverCapabilities,
+    hostNames: options.hostNames,
     logError: options.logError ?? ((m: string) => console.error(m)),
   };
 }
