@@ -215,7 +215,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   // The GDS as a push target (OPC 10000-12 §7.10): UaExpert or another GDS manages its certificate
   // and channel trust list. The GDS's own CA and current CRL stay trusted whatever is pushed, so that
   // a pushed trust list can never lock out the applications the GDS issued certificates to.
-  installServerConfiguration(server, {
+  const configuration = installServerConfiguration(server, {
     authorize: async (context) => authorize(await resolveCaller(context, sources), SECURITY_ADMIN),
     actorOf: sessionUserName,
     retainedTrust: () => o.certificates.trustListContent(DEFAULT_APPLICATION_GROUP),
@@ -236,6 +236,8 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     endpointUrl: server.getEndpointUrl(),
     reloadTrust: () => channelTrust.reloadCertificates(),
     stop: async () => {
+      // A certificate or trust list being installed is finished first: never a key without its certificate.
+      await configuration.idle();
       await server.shutdown(0);
     },
   };

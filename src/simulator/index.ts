@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { OPCUACertificateManager } from "node-opcua";
-import { startSimulatedDevice, type DeviceBehaviour, type RunningDevice, type SimulatedDeviceOptions } from "./simulated-device";
+import { startSimulatedDevice, type RunningDevice, type SimulatedDeviceOptions } from "./simulated-device";
 
 export type { DeviceBehaviour, SimulatedDeviceOptions } from "./simulated-device";
 

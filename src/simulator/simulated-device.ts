@@ -99,6 +99,8 @@ export async function startSimulatedDevice(device: SimulatedDeviceOptions, env: 
     canRegeneratePrivateKey: behaviour !== "no-key-generation",
     supportedPrivateKeyFormats: ["PFX", "PEM"],
     maxTrustListSize: env.maxTrustListSize,
+    // Reachable at its endpoint's host only: a CA that checks requests against the DiscoveryUrls signs it.
+    hostNames: [env.host],
     acceptCertificate: () => {
       if (behaviour === "refuse-certificate") throw new StatusFault(StatusCodes.BadCertificateInvalid, "this device refuses certificates (simulated policy)");
     },

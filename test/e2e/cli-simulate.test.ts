@@ -7,10 +7,9 @@ import { after, before, describe, it } from "node:test";
 import { StatusCodes } from "node-opcua";
 import { parseCertificateRequest } from "../../src/ca/csr";
 import { cli, killChildren, setCliWorkDir, spawnCli, stopServer, waitForOutput } from "../helpers/cli";
-import { createSigningRequest, disposePushClientStores, failsWith, withPushSession } from "../helpers/push-target";
+import { createSigningRequest, disposePushClientStores, failsWith, freePortRange, withPushSession } from "../helpers/push-target";
 
 const PASSWORD = "simulate-e2e-password";
-const BASE_PORT = 26700 + (process.pid % 50) * 4;
 
 interface DeviceJson {
   index: number;
@@ -22,7 +21,9 @@ interface DeviceJson {
 
 describe("opcua-gds simulate (end to end)", () => {
   let root: string;
+  let basePort: number;
   before(async () => {
+    basePort = await freePortRange(4);
     root = await fs.mkdtemp(path.join(os.tmpdir(), "opcua-gds-e2e-simulate-"));
     setCliWorkDir(root);
   });
@@ -33,15 +34,15 @@ describe("opcua-gds simulate (end to end)", () => {
   });
 
   it("starts the devices, prints them as JSON and then `ready`, serves push management, and stops on SIGTERM within 10 s with exit code 0", async () => {
-    const p = spawnCli(["simulate", "--count", "2", "--base-port", String(BASE_PORT), "--data", "devices", "--no-key-generation", "1", "--json", "--password-stdin"], { input: `${PASSWORD}\n` });
+    const p = spawnCli(["simulate", "--count", "2", "--base-port", String(basePort), "--data", "devices", "--no-key-generation", "1", "--json", "--password-stdin"], { input: `${PASSWORD}\n` });
     await waitForOutput(p, /^ready$/m, "`ready`");
     const json = p.stdout().slice(0, p.stdout().lastIndexOf("ready"));
     const devices = JSON.parse(json) as DeviceJson[];
     assert.deepEqual(
       devices.map((d) => [d.index, d.endpointUrl, d.applicationUri, d.behaviour]),
       [
-        [0, `opc.tcp://127.0.0.1:${BASE_PORT}`, "urn:opcua-gds:simulated:device:0", "normal"],
-        [1, `opc.tcp://127.0.0.1:${BASE_PORT + 1}`, "urn:opcua-gds:simulated:device:1", "no-key-generation"],
+        [0, `opc.tcp://127.0.0.1:${basePort}`, "urn:opcua-gds:simulated:device:0", "normal"],
+        [1, `opc.tcp://127.0.0.1:${basePort + 1}`, "urn:opcua-gds:simulated:device:1", "no-key-generation"],
       ],
     );
     assert.equal(path.resolve(root, "devices", "device-0"), path.resolve(root, devices[0].dataFolder));
@@ -60,13 +61,13 @@ describe("opcua-gds simulate (end to end)", () => {
   });
 
   it("without a password, with a bad index or without --data it exits 2 and says what to give", async () => {
-    const noPassword = await cli(["simulate", "--count", "1", "--base-port", String(BASE_PORT + 3), "--data", "d"]);
+    const noPassword = await cli(["simulate", "--count", "1", "--base-port", String(basePort + 3), "--data", "d"]);
     assert.equal(noPassword.code, 2);
     assert.match(noPassword.stderr, /--password-stdin|OPCUA_GDS_SIM_PASSWORD/);
-    const badIndex = await cli(["simulate", "--count", "2", "--base-port", String(BASE_PORT + 3), "--data", "d", "--refuse-certificate", "2"], { env: { OPCUA_GDS_SIM_PASSWORD: PASSWORD } });
+    const badIndex = await cli(["simulate", "--count", "2", "--base-port", String(basePort + 3), "--data", "d", "--refuse-certificate", "2"], { env: { OPCUA_GDS_SIM_PASSWORD: PASSWORD } });
     assert.equal(badIndex.code, 2);
     assert.match(badIndex.stderr, /0 to 1/);
-    const noData = await cli(["simulate", "--count", "1", "--base-port", String(BASE_PORT + 3)], { env: { OPCUA_GDS_SIM_PASSWORD: PASSWORD } });
+    const noData = await cli(["simulate", "--count", "1", "--base-port", String(basePort + 3)], { env: { OPCUA_GDS_SIM_PASSWORD: PASSWORD } });
     assert.equal(noData.code, 2);
     assert.match(noData.stderr, /--data/);
   });

@@ -276,3 +276,27 @@ export async function disposePushClientStores(): Promise<void> {
     await fs.rm(m.rootDir, { recursive: true, force: true });
   }
 }
+
+/** True when `port` can be bound on 127.0.0.1 right now. */
+async function portIsFree(port: number): Promise<boolean> {
+  const net = await import("node:net");
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen({ port, host: "127.0.0.1", exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A base port such that `count` consecutive ports are free now (the simulator needs consecutive
+ * ports, so port 0 will not do), picked at random in 20000..39999 to keep parallel suites apart.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * (20000 - count));
+    let free = true;
+    for (let p = base; p < base + count && free; p++) free = await portIsFree(p);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}

@@ -30,6 +30,7 @@ import {
   createSigningRequest,
   disposePushClientStores,
   failsWith,
+  freePortRange,
   presentedCertificate,
   spkiOf,
   trustListMethods,
@@ -41,14 +42,13 @@ import {
 
 const PASSWORD = "server-configuration-test";
 const MAX_TRUST_LIST_SIZE = 16 * 1024;
-const BASE_PORT = 26400 + (process.pid % 50) * 4;
 const nodeId = (id: string) => NodeId.resolveNodeId(id);
 
 /** UpdateCertificate with free arguments, for the refusals. */
-async function updateWith(session: ClientSession, args: { group?: string | null; type?: string | null; certificate: Buffer; issuers?: Buffer[]; format?: string; key?: Buffer | null }): Promise<void> {
+async function updateWith(session: ClientSession, args: { group?: string; type?: string; certificate: Buffer; issuers?: Buffer[]; format?: string; key?: Buffer | null }): Promise<void> {
   await call(session, SC.object, SC.UpdateCertificate, [
-    { dataType: DataType.NodeId, value: args.group === null ? null : nodeId(args.group ?? SC.DefaultApplicationGroup) },
-    { dataType: DataType.NodeId, value: args.type === null ? null : nodeId(args.type ?? SC.RsaSha256ApplicationCertificateType) },
+    { dataType: DataType.NodeId, value: nodeId(args.group ?? SC.DefaultApplicationGroup) },
+    { dataType: DataType.NodeId, value: nodeId(args.type ?? SC.RsaSha256ApplicationCertificateType) },
     { dataType: DataType.ByteString, value: args.certificate },
     { dataType: DataType.ByteString, arrayType: VariantArrayType.Array, value: args.issuers ?? [] },
     { dataType: DataType.String, value: args.format ?? "" },
@@ -83,10 +83,11 @@ describe("ServerConfiguration module on a simulated device (OPC 10000-12 §7.10,
   const as = () => ({ user: { userName: "admin", password: PASSWORD }, application: pusher });
 
   before(async () => {
+    const basePort = await freePortRange(1);
     folder = await tempDir("server-configuration");
     [ca, otherCa] = await Promise.all([TestCa.create("Module CA"), TestCa.create("Other CA")]);
     pusher = await ca.clientApplication("urn:opcua-gds:test:pusher");
-    fleet = await startSimulatedDevices({ count: 1, basePort: BASE_PORT, dataFolder: folder, password: PASSWORD, maxTrustListSize: MAX_TRUST_LIST_SIZE });
+    fleet = await startSimulatedDevices({ count: 1, basePort, dataFolder: folder, password: PASSWORD, maxTrustListSize: MAX_TRUST_LIST_SIZE });
     device = fleet.devices[0];
     // Commissioning ends with the first trust list: from then on only the CA's clients get in.
     await withPushSession(device.endpointUrl, as(), async (session) => {
@@ -296,7 +297,7 @@ describe("ServerConfiguration module on a simulated device (OPC 10000-12 §7.10,
       assert.equal(await writeTrustList(session, await ca.trustList()), true);
       await call(session, SC.object, SC.CancelChanges);
       const wanted = (e: Variant[]) => ["ns=0;i=12620", "i=12620", "ns=0;i=12561", "i=12561"].includes(String(e[0].value));
-      for (let i = 0; i < 40 && events.filter(wanted).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 150 && events.filter(wanted).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(
         events.filter(wanted).map((e) => [NodeId.resolveNodeId(String(e[0].value)).value, e[1].value, e[2].value]),
         [

@@ -16,6 +16,7 @@ import {
   createSigningRequest,
   disposePushClientStores,
   failsWith,
+  freePortRange,
   getRejectedList,
   presentedCertificate,
   updateCertificate,
@@ -25,8 +26,6 @@ import {
 
 const PASSWORD = "simulator-test-password";
 const admin = { user: { userName: "admin", password: PASSWORD } };
-/** Ports well away from the ephemeral range and from other suites' fixed ports. */
-const BASE_PORT = 26100 + (process.pid % 50) * 10;
 
 describe("device simulator (OPC 10000-12 §7.10 push targets)", () => {
   let folder: string;
@@ -34,12 +33,14 @@ describe("device simulator (OPC 10000-12 §7.10 push targets)", () => {
   let devices: SimulatedDevice[];
   let ca: TestCa;
   let pusher: Awaited<ReturnType<TestCa["clientApplication"]>>;
+  let basePort: number;
 
   before(async () => {
+    basePort = await freePortRange(3);
     folder = await tempDir("simulator");
     ca = await TestCa.create();
     pusher = await ca.clientApplication("urn:opcua-gds:test:pusher");
-    fleet = await startSimulatedDevices({ count: 3, basePort: BASE_PORT, dataFolder: folder, password: PASSWORD, behaviours: { 1: "no-key-generation", 2: "refuse-certificate" } });
+    fleet = await startSimulatedDevices({ count: 3, basePort, dataFolder: folder, password: PASSWORD, behaviours: { 1: "no-key-generation", 2: "refuse-certificate" } });
     devices = fleet.devices;
   });
   after(async () => {
@@ -52,7 +53,7 @@ describe("device simulator (OPC 10000-12 §7.10 push targets)", () => {
   it("starts devices on 127.0.0.1:basePort+i with their ApplicationUri and a self-signed certificate of it in dataFolder/device-i", async () => {
     assert.equal(devices.length, 3);
     for (const d of devices) {
-      assert.equal(d.endpointUrl, `opc.tcp://127.0.0.1:${BASE_PORT + d.index}`);
+      assert.equal(d.endpointUrl, `opc.tcp://127.0.0.1:${basePort + d.index}`);
       assert.equal(d.applicationUri, `urn:opcua-gds:simulated:device:${d.index}`);
       const presented = new X509Certificate(await presentedCertificate(d.endpointUrl));
       assert.match(presented.subjectAltName ?? "", new RegExp(`URI:${d.applicationUri}(,|$)`));
@@ -75,6 +76,8 @@ describe("device simulator (OPC 10000-12 §7.10 push targets)", () => {
       assert.ok(csr.signatureValid);
       assert.equal(csr.signatureHash, "SHA-256");
       assert.deepEqual(csr.uris, [device.applicationUri]);
+      // The host it is reachable at, as a CA checking names against the DiscoveryUrl wants.
+      assert.deepEqual([csr.dnsNames, csr.ipAddresses], [[], ["127.0.0.1"]]);
       assert.notDeepEqual(Buffer.from(csr.publicKeySpki), new X509Certificate(before).publicKey.export({ type: "spki", format: "der" }), "a new key");
       issued = await ca.signCsr(csrDer);
       assert.equal(await updateCertificate(session, issued, [ca.certificateDer]), true);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { invalidArgument } from "../../domain/errors";
-import { startSimulatedFleet, type SimulatedFleet } from "../../simulator";
+import type { SimulatedFleet } from "../../simulator";
 import { enterJsonMode, printJson, readStdin, say } from "../output";
 import { runUntilSignal } from "../run-until-signal";
 
@@ -75,6 +75,8 @@ export function registerSimulate(program: Command): void {
         if (behaviours[i]) throw invalidArgument(`device ${i} cannot both refuse certificates and lack key generation`);
         behaviours[i] = "no-key-generation";
       }
+      // Loaded here so that the other commands never load the OPC UA stack.
+      const { startSimulatedFleet } = await import("../../simulator/index.js");
       const fleet = await startSimulatedFleet({ count, basePort, dataFolder: options.data, user: options.user, password, behaviours });
       const rows = fleet.devices.map((d) => ({ ...d, behaviour: behaviours[d.index] ?? "normal" }));
       if (options.json) printJson(rows);

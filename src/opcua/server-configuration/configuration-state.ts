@@ -2,9 +2,9 @@ import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import fs from "node:fs/promises";
 import { StatusCodes, type ISessionContext, type OPCUACertificateManager, type OPCUAServer } from "node-opcua";
 import { StatusFault } from "../status-fault";
-import type { TrustListContent } from "../trust-list-file";
+import { TrustListMasks, type TrustListContent } from "../trust-list-file";
 import { afterResponse, dropAllChannels, dropUntrustedChannels, presentCertificateFiles } from "./endpoint-certificate";
-import type { ResolvedOptions } from "./options";
+import type { AppliedChange, ResolvedOptions } from "./options";
 import { PkiStore, digestOf, writeFileAtomically } from "./pki-store";
 import { withRetained } from "./trust-list-checks";
 
@@ -174,7 +174,7 @@ export class ConfigurationState {
 
   private async writeTrustList(content: TrustListContent): Promise<void> {
     const retained = this.options.retainedTrust ? await this.options.retainedTrust() : {};
-    await this.store.replace(withRetained(content, retained), 15);
+    await this.store.replace(withRetained(content, retained), TrustListMasks.All);
     await this.store.reload();
     this.trustListUpdatedAt = new Date();
   }
@@ -203,7 +203,7 @@ export class ConfigurationState {
   }
 
   /** Tells the owner about a change that took effect; its failure is logged, never the caller's. */
-  async notify(change: Parameters<NonNullable<ResolvedOptions["onApplied"]>>[0]): Promise<void> {
+  async notify(change: AppliedChange): Promise<void> {
     if (!this.options.onApplied) return;
     try {
       await this.options.onApplied(change);

@@ -36,6 +36,6 @@ export const createSigningRequest: PushMethodBody = async (args, context, state)
     const privateKey = await state.currentPrivateKey();
     keys = { privateKey, publicKey: createPublicKey(privateKey) };
   }
-  const request = await createCertificateRequest({ subjectName, applicationUri: state.applicationUri, current }, keys);
+  const request = await createCertificateRequest({ subjectName, applicationUri: state.applicationUri, current, hostNames: state.options.hostNames }, keys);
   return [{ dataType: DataType.ByteString, value: request }];
 };

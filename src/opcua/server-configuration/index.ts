@@ -24,6 +24,7 @@ import { applyChanges, cancelChanges } from "./apply-changes";
 import { RSA_SHA256_APPLICATION_CERTIFICATE_TYPE } from "./certificate-target";
 import { ConfigurationState } from "./configuration-state";
 import { createSigningRequest } from "./create-signing-request";
+import { getCertificates } from "./get-certificates";
 import { getRejectedList } from "./get-rejected-list";
 import { DEFAULT_MAX_REJECTED_CERTIFICATES, DEFAULT_MAX_TRUST_LIST_SIZE, type ResolvedOptions, type ServerConfigurationOptions } from "./options";
 import { bindPushMethod, type PushMethodBody, type PushMethodAudit } from "./push-method";
@@ -90,6 +91,7 @@ function resolve(options: ServerConfigurationOptions): ResolvedOptions {
     retainedTrust: options.retainedTrust,
     onApplied: options.onApplied,
     serverCapabilities: options.serverCapabilities,
+    hostNames: options.hostNames,
     logError: options.logError ?? ((m: string) => console.error(m)),
   };
 }
@@ -114,7 +116,7 @@ function openForBrowsing(node: BaseNode): void {
  * are set. GetCertificates (1.05) is bound when the NodeSet has it (node-opcua 2.182's has not).
  */
 export function installServerConfiguration(server: OPCUAServer, options: ServerConfigurationOptions = {}): ServerConfiguration {
-  const addressSpace = server.engine.addressSpace;
+  const addressSpace = server.engine?.addressSpace;
   if (!addressSpace) throw new Error("installServerConfiguration needs an initialized server (await server.initialize() first)");
   const find = <T extends BaseNode>(id: number, what: string): T => {
     const node = addressSpace.findNode(ns0(id));
@@ -152,11 +154,13 @@ export function installServerConfiguration(server: OPCUAServer, options: ServerC
     ["ApplyChanges", applyChanges],
     ["CancelChanges", cancelChanges],
     ["GetRejectedList", getRejectedList],
+    ["GetCertificates", getCertificates],
   ];
+  const optional = new Set(["CancelChanges", "GetCertificates"]); // 1.05; absent from older NodeSets (GetCertificates from node-opcua 2.182's)
   for (const [name, body, audit] of methods) {
     const method = configuration.getMethodByName(name) as UAMethod | null;
     if (!method) {
-      if (name === "CancelChanges") continue; // 1.05; absent from older NodeSets
+      if (optional.has(name)) continue;
       throw new Error(`the standard NodeSet has no ServerConfiguration.${name}`);
     }
     bindPushMethod(method, state, body, events, audit);

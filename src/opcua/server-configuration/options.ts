@@ -43,6 +43,12 @@ export interface ServerConfigurationOptions {
   retainedTrust?(): Promise<Partial<TrustListContent>>;
   /** Called after every change took effect (for the owner's own audit trail or state); errors are logged. */
   onApplied?(change: AppliedChange): void | Promise<void>;
+  /**
+   * Host names and IP addresses a CreateSigningRequest names besides the ApplicationUri; default:
+   * those of the current certificate. A server reachable under fewer names (a simulated device on
+   * 127.0.0.1) names only those, as a CA that checks them against the DiscoveryUrls wants.
+   */
+  hostNames?: string[];
   /** The ServerCapabilities property; default: left as it is. */
   serverCapabilities?: string[];
   /** Logs failures that are not the caller's fault (never key material). Default console.error. */
@@ -50,8 +56,8 @@ export interface ServerConfigurationOptions {
 }
 
 /** ServerConfigurationOptions with the defaults filled in. */
-export type ResolvedOptions = Required<Omit<ServerConfigurationOptions, "retainedTrust" | "onApplied" | "serverCapabilities">> &
-  Pick<ServerConfigurationOptions, "retainedTrust" | "onApplied" | "serverCapabilities">;
+export type ResolvedOptions = Required<Omit<ServerConfigurationOptions, "retainedTrust" | "onApplied" | "serverCapabilities" | "hostNames">> &
+  Pick<ServerConfigurationOptions, "retainedTrust" | "onApplied" | "serverCapabilities" | "hostNames">;
 
 /** 1 MiB: room for a few hundred certificates and CRLs. */
 export const DEFAULT_MAX_TRUST_LIST_SIZE = 1024 * 1024;

@@ -16,8 +16,10 @@ export interface SigningRequestSubject {
   /** SubjectName argument, "" for the current certificate's subject. */
   subjectName: string;
   applicationUri: string;
-  /** The current certificate: its subject and host names are reused. */
+  /** The current certificate: its subject (when SubjectName is empty) and host names are reused. */
   current: X509Certificate;
+  /** Host names and IP addresses to name instead of the current certificate's. */
+  hostNames?: string[];
 }
 
 /**
@@ -36,11 +38,13 @@ export function subjectOf(subjectName: string, current: X509Certificate): string
 
 /**
  * A PKCS#10 request (DER) signed with SHA-256 by `privateKey`, for `publicKey`, naming the
- * server's ApplicationUri and the host names of its current certificate as SubjectAltNames, as the
- * CA needs them to issue an application instance certificate.
+ * server's ApplicationUri and its host names (those of its current certificate unless given) as
+ * SubjectAltNames, as the CA needs them to issue an application instance certificate.
  */
 export async function createCertificateRequest(subject: SigningRequestSubject, keys: { privateKey: KeyObject; publicKey: KeyObject }): Promise<Buffer> {
-  const { dnsNames, ipAddresses } = hostNamesOf(subject.current);
+  const { dnsNames, ipAddresses } = subject.hostNames
+    ? { dnsNames: subject.hostNames.filter((h) => isIP(h) === 0), ipAddresses: subject.hostNames.filter((h) => isIP(h) !== 0) }
+    : hostNamesOf(subject.current);
   const names: x509.JsonGeneralName[] = [
     { type: "url", value: subject.applicationUri },
     ...dnsNames.map((value) => ({ type: "dns" as const, value })),
