@@ -123,7 +123,8 @@ const NODE_HASH: Record<PlainCsr["signatureHash"], string> = { "SHA-256": "sha25
 
 /**
  * The ParsedCsr of a request the lean reader understood. The key is imported from its modulus and
- * exponent (OpenSSL's SPKI decoder costs ten times as much). Null when WebCrypto refuses the key: the general path then decides.
+ * exponent (OpenSSL's SPKI decoder costs ten times as much). Null when WebCrypto refuses the key:
+ * the general path then decides.
  */
 async function fromPlainCsr(csr: PlainCsr): Promise<ParsedCsr | null> {
   let publicKey: CryptoKey;

@@ -39,8 +39,9 @@ export interface Database {
   kind: DatabaseKind;
   dataSource: DataSource;
   /**
-   * Where plain SQL outside `transaction` goes: straight to the driver (TypeORM's query path costs
-   * more than the statement); a single statement is atomic on its own.
+   * Plain SQL outside `transaction`, straight to the driver (TypeORM's query path costs more than
+   * the statement): reads, and on PostgreSQL single statements that change (atomic on their own).
+   * On SQLite a change goes through `sqliteTransaction`, which is queued.
    */
   reader: Queryable;
   /** Runs `work` in one transaction. On SQLite transactions are queued: there is one connection. */
