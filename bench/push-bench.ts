@@ -112,7 +112,7 @@ async function runOne(backend: Backend, o: Options): Promise<Result> {
           discoveryUrls: [...new Set([device.endpointUrl, ...[...own.ipAddresses, ...own.dnsNames].map((h) => `opc.tcp://${h}:${port}`)])],
           serverCapabilities: [],
         });
-        await services.push.setCredentials("bench", id, { userName: "admin", password: DEVICE_PASSWORD });
+        await services.push.devices.setCredentials("bench", id, { userName: "admin", password: DEVICE_PASSWORD });
       }
       log(`${backend}: first contact (pin, trust list, certificate) at ${o.concurrency} at once`);
       const pid = simulator.process.child.pid!;

@@ -22,6 +22,7 @@ import { FleetService } from "./services/fleet-service";
 import { ExportService } from "./services/export-service";
 import { LoginGuard } from "./services/login-guard";
 import { OnboardingService } from "./services/onboarding-service";
+import { PushDevices } from "./services/push-devices";
 import { PushService, type PushPolicy, type StepHook } from "./services/push-service";
 import type { DeviceConnector } from "./services/push-ports";
 import { generatePassword } from "./services/password";
@@ -101,9 +102,9 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
         caCrls: [(await certificates.currentCrl())?.crlDer].filter((c): c is Buffer => Buffer.isBuffer(c)),
       });
     })());
-  const push = new PushService(applications, certificates, new PushJobRepository(db, clock), new PushSettingsRepository(db, clock), connect, secrets, clock, {
+  const devices = new PushDevices(applications, certificates, new PushSettingsRepository(db, clock), connect, secrets, clock, { userName: config.pushUser, password: config.pushPassword });
+  const push = new PushService(applications, certificates, new PushJobRepository(db, clock), devices, clock, {
     instanceId: options.push?.instanceId ?? `${os.hostname()}/${process.pid}/${randomBytes(3).toString("hex")}`,
-    fleet: { userName: config.pushUser, password: config.pushPassword },
     policy: options.push?.policy,
     afterStep: options.push?.afterStep,
   });

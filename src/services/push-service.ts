@@ -1,15 +1,13 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { ApplicationType, type ApplicationRecord } from "../domain/application";
 import { formatApplicationId } from "../domain/application-id";
-import { CERTIFICATE_TYPES, DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
-import { summarizeCertificate, type CertificateSummary } from "../domain/certificate-summary";
+import { CERTIFICATE_TYPES } from "../domain/certificate-groups";
 import type { Clock } from "../domain/clock";
-import { GdsError, invalidArgument, isGdsError } from "../domain/errors";
+import { invalidArgument, isGdsError } from "../domain/errors";
 import { compileLikePattern } from "../domain/like-pattern";
 import {
   DEFAULT_RETRY_POLICY,
   PushFailure,
-  decideDeviceCertificate,
   hasReached,
   replacesCertificate,
   retryDelayMs,
@@ -20,12 +18,12 @@ import {
   type PushOutcome,
   type PushStep,
   type RetryPolicy,
-  type TrustListLists,
 } from "../domain/push";
 import { thumbprintOf } from "../domain/thumbprint";
 import type { CertificateService } from "./certificate-service";
-import type { ApplicationStore, SecretSealer } from "./ports";
-import type { DeviceConnector, DeviceIdentity, DeviceSession, DeviceTarget, PushJobStore, PushSettings, PushSettingsStore } from "./push-ports";
+import type { ApplicationStore } from "./ports";
+import { pushAudit, type PushDevices } from "./push-devices";
+import type { DeviceSession, PushJobStore } from "./push-ports";
 
 /** How pushes behave; defaults in DEFAULT_PUSH_POLICY. */
 export interface PushPolicy {
@@ -47,15 +45,6 @@ export const DEFAULT_PUSH_POLICY: PushPolicy = {
   pollIntervalMs: 250,
   verifyPollMs: 300,
 };
-
-/** Fleet-wide credentials (OPCUA_GDS_PUSH_USER / OPCUA_GDS_PUSH_PASSWORD) for devices without their own. */
-export interface FleetCredentials {
-  userName?: string;
-  password?: string;
-}
-
-/** Credentials of one device: a user name and password, an X509 user token, or none (the fleet default). */
-export type PushCredentials = { userName: string; password: string } | { certificateDer: Buffer; privateKeyPem: string } | null;
 
 /** Which applications a run pushes to. */
 export interface PushSelection {
@@ -98,17 +87,6 @@ export interface PushPlanEntry {
   deviceCertificate: string;
   activeJob: { jobId: string; state: string; step: PushStep; owner: string | null } | null;
   skip: string | null;
-}
-
-/** Push settings as shown to an operator (never a secret). */
-export interface PushSettingsView {
-  applicationId: string;
-  applicationUri: string;
-  endpointUrl: string | null;
-  endpointIsDefault: boolean;
-  credentials: string;
-  pinnedThumbprint: string | null;
-  extraTrustedCertificates: string[];
 }
 
 /** For tests: called after each step a job records; throwing PushInterrupted leaves the job as a crash would. */
@@ -157,14 +135,12 @@ export class PushService {
     private readonly applications: ApplicationStore,
     private readonly certificates: CertificateService,
     private readonly jobs: PushJobStore,
-    private readonly settings: PushSettingsStore,
-    private readonly connector: () => Promise<DeviceConnector>,
-    private readonly secrets: SecretSealer,
+    /** Settings, first contact and sessions of the devices. */
+    readonly devices: PushDevices,
     private readonly clock: Clock,
     private readonly options: {
       /** Names this process as the owner of the jobs it claims. */
       instanceId: string;
-      fleet: FleetCredentials;
       policy?: PushPolicy;
       afterStep?: StepHook;
     },
@@ -172,157 +148,6 @@ export class PushService {
 
   private get policy(): PushPolicy {
     return this.options.policy ?? DEFAULT_PUSH_POLICY;
-  }
-
-  private async application(applicationId: string): Promise<ApplicationRecord> {
-    const app = await this.applications.get(applicationId);
-    if (!app) throw new GdsError("NotFound", `no application with id ${formatApplicationId(applicationId)}`);
-    return app;
-  }
-
-  // ---- settings ------------------------------------------------------------------------------
-
-  /** Stores the credentials the GDS logs in with on this device (null: back to the fleet default). */
-  async setCredentials(actor: string, applicationId: string, credentials: PushCredentials): Promise<PushSettingsView> {
-    const app = await this.application(applicationId);
-    let change: Parameters<PushSettingsStore["change"]>[1];
-    let details: string;
-    if (credentials === null) {
-      change = { userName: null, sealedPassword: null, userCertificateDer: null, sealedUserPrivateKey: null };
-      details = "cleared: fleet default";
-    } else if ("userName" in credentials) {
-      if (!credentials.userName || credentials.userName.length > 256 || /[\u0000-\u001f]/.test(credentials.userName)) throw invalidArgument("the user name must be 1 to 256 printable characters");
-      if (credentials.password.length > 1024) throw invalidArgument("the password is longer than 1024 characters");
-      change = { userName: credentials.userName, sealedPassword: this.secrets.seal(credentials.password), userCertificateDer: null, sealedUserPrivateKey: null };
-      details = `user ${credentials.userName}`;
-    } else {
-      const summary = summarizeCertificate(credentials.certificateDer);
-      change = { userName: null, sealedPassword: null, userCertificateDer: credentials.certificateDer, sealedUserPrivateKey: this.secrets.seal(credentials.privateKeyPem) };
-      details = `X509 user certificate ${summary.thumbprint}`;
-    }
-    const saved = await this.settings.change(applicationId, change, this.clock.nowMs(), this.audit(actor, "PushCredentialsChanged", app, details));
-    return this.view(app, saved);
-  }
-
-  /** Sets the endpoint pushes go to (null: the application's first DiscoveryUrl). */
-  async setEndpoint(actor: string, applicationId: string, endpointUrl: string | null): Promise<PushSettingsView> {
-    const app = await this.application(applicationId);
-    if (endpointUrl !== null && !/^opc\.tcp:\/\/[^\s/]+/i.test(endpointUrl)) throw invalidArgument(`"${endpointUrl.slice(0, 80)}" is not an opc.tcp:// endpoint URL`);
-    const saved = await this.settings.change(applicationId, { endpointUrl }, this.clock.nowMs(), this.audit(actor, "PushEndpointChanged", app, endpointUrl ?? "default: first DiscoveryUrl"));
-    return this.view(app, saved);
-  }
-
-  /** The push settings of an application, without secrets. */
-  async settingsOf(applicationId: string): Promise<PushSettingsView> {
-    const app = await this.application(applicationId);
-    return this.view(app, await this.settings.get(applicationId));
-  }
-
-  private view(app: ApplicationRecord, s: PushSettings | null): PushSettingsView {
-    return {
-      applicationId: app.applicationId,
-      applicationUri: app.applicationUri,
-      endpointUrl: this.endpointOf(app, s),
-      endpointIsDefault: !s?.endpointUrl,
-      credentials: this.describeCredentials(s),
-      pinnedThumbprint: s?.pinnedThumbprint ?? null,
-      extraTrustedCertificates: (s?.extraTrustedCertificates ?? []).map((c) => thumbprintOf(c)),
-    };
-  }
-
-  private endpointOf(app: ApplicationRecord, s: PushSettings | null): string | null {
-    return s?.endpointUrl ?? app.discoveryUrls.find((u) => /^opc\.tcp:/i.test(u)) ?? null;
-  }
-
-  private describeCredentials(s: PushSettings | null): string {
-    if (s?.userCertificateDer) return `X509 user certificate ${thumbprintOf(s.userCertificateDer)} (device)`;
-    if (s?.userName) return `user '${s.userName}' (device)`;
-    if (this.options.fleet.userName) return `user '${this.options.fleet.userName}' (fleet default)`;
-    return "anonymous (no credentials set)";
-  }
-
-  private identityOf(s: PushSettings | null): DeviceIdentity {
-    if (s?.userCertificateDer && s.sealedUserPrivateKey) return { type: "certificate", certificateDer: s.userCertificateDer, privateKeyPem: this.secrets.open(s.sealedUserPrivateKey).toString("utf8") };
-    if (s?.userName) return { type: "userName", userName: s.userName, password: s.sealedPassword ? this.secrets.open(s.sealedPassword).toString("utf8") : "" };
-    if (this.options.fleet.userName) return { type: "userName", userName: this.options.fleet.userName, password: this.options.fleet.password ?? "" };
-    return { type: "anonymous" };
-  }
-
-  private audit(actor: string, action: string, app: ApplicationRecord, details?: string) {
-    return { actor, action, subject: `${formatApplicationId(app.applicationId)} ${app.applicationUri}`, outcome: "Good", details };
-  }
-
-  // ---- first contact -------------------------------------------------------------------------
-
-  /**
-   * `app trust`: shows the certificate the device presents and pins it, so that later pushes
-   * accept it. With `expectThumbprint` it pins only that certificate (checked out of band).
-   */
-  async trustDevice(actor: string, applicationId: string, options: { timeoutMs: number; expectThumbprint?: string }): Promise<{ certificate: CertificateSummary; issuedByGds: boolean; pinned: boolean; endpointUrl: string }> {
-    const app = await this.application(applicationId);
-    const s = await this.settings.get(applicationId);
-    const endpointUrl = this.endpointOf(app, s);
-    if (!endpointUrl) throw invalidArgument(`${formatApplicationId(app.applicationId)} has no opc.tcp DiscoveryUrl: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``);
-    const der = await (await this.connector()).presentedCertificate(endpointUrl, options.timeoutMs);
-    const certificate = summarizeCertificate(der);
-    const issuedByGds = await this.certificates.isCurrentCertificateOf(applicationId, der);
-    const expected = options.expectThumbprint?.replace(/[:\s]/g, "").toLowerCase();
-    if (expected && expected !== certificate.thumbprint) {
-      throw new GdsError("Conflict", `the device presents thumbprint ${certificate.thumbprint}, not ${expected}: nothing was pinned`);
-    }
-    await this.settings.change(applicationId, { pinnedThumbprint: certificate.thumbprint }, this.clock.nowMs(), this.audit(actor, "DeviceCertificatePinned", app, `thumbprint=${certificate.thumbprint} subject=${certificate.subject}`));
-    return { certificate, issuedByGds, pinned: true, endpointUrl };
-  }
-
-  private async acceptDevice(actor: string, app: ApplicationRecord, settings: PushSettings | null, der: Buffer, trustOnFirstUse: boolean): Promise<void> {
-    const thumbprint = thumbprintOf(der);
-    const decision = decideDeviceCertificate({
-      thumbprint,
-      pinnedThumbprint: settings?.pinnedThumbprint ?? null,
-      issuedByGds: await this.certificates.isCurrentCertificateOf(app.applicationId, der),
-      trustOnFirstUse,
-      applicationIdText: formatApplicationId(app.applicationId),
-    });
-    if (!decision.accept) throw new PushFailure("device-untrusted", decision.reason);
-    if (decision.by === "pinned-now") {
-      await this.settings.change(app.applicationId, { pinnedThumbprint: thumbprint }, this.clock.nowMs(), this.audit(actor, "DeviceCertificatePinned", app, `thumbprint=${thumbprint} (--trust-device-certificate)`));
-      if (settings) settings.pinnedThumbprint = thumbprint;
-    }
-  }
-
-  // ---- rejected certificates -----------------------------------------------------------------
-
-  /**
-   * GetRejectedList of a device: the certificates of clients it refused. With `trustThumbprint`,
-   * adds that one to the device's trust list (AddCertificate) and keeps it in every trust list the
-   * GDS pushes to the device afterwards.
-   */
-  async rejectedCertificates(actor: string, applicationId: string, options: { timeoutMs: number; trustThumbprint?: string }): Promise<{ rejected: CertificateSummary[]; trusted: CertificateSummary | null }> {
-    const app = await this.application(applicationId);
-    const s = await this.settings.get(applicationId);
-    const device = await this.openDevice(actor, app, s, options.timeoutMs, false);
-    try {
-      const list = await device.getRejectedList();
-      const rejected = list.map((der) => summarizeCertificate(der));
-      if (!options.trustThumbprint) return { rejected, trusted: null };
-      const wanted = options.trustThumbprint.replace(/[:\s]/g, "").toLowerCase();
-      const index = rejected.findIndex((r) => r.thumbprint === wanted);
-      if (index < 0) throw new GdsError("NotFound", `the device's rejected list holds no certificate with thumbprint ${wanted}`);
-      await device.addCertificate(list[index], true);
-      const extra = (s?.extraTrustedCertificates ?? []).filter((c) => thumbprintOf(c) !== wanted);
-      await this.settings.change(applicationId, { extraTrustedCertificates: [...extra, list[index]] }, this.clock.nowMs(), this.audit(actor, "DeviceTrustAdded", app, `thumbprint=${wanted} subject=${rejected[index].subject}`));
-      return { rejected, trusted: rejected[index] };
-    } finally {
-      await device.close();
-    }
-  }
-
-  /** Opens a session on the device; `accept` decides on its certificate (default: the first-contact rule). */
-  private async openDevice(actor: string, app: ApplicationRecord, s: PushSettings | null, timeoutMs: number, trustOnFirstUse: boolean, accept?: (der: Buffer) => Promise<void>): Promise<DeviceSession> {
-    const endpointUrl = this.endpointOf(app, s);
-    if (!endpointUrl) throw new PushFailure("gds", `no opc.tcp endpoint: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``);
-    const target: DeviceTarget = { endpointUrl, identity: this.identityOf(s), timeoutMs };
-    return (await this.connector()).open(target, accept ?? ((der) => this.acceptDevice(actor, app, s, der, trustOnFirstUse)));
   }
 
   // ---- planning ------------------------------------------------------------------------------
@@ -334,7 +159,7 @@ export class PushService {
     if (selection.applicationIds?.length) {
       if (selection.all) throw invalidArgument("name applications or give --all, not both");
       apps = [];
-      for (const id of [...new Set(selection.applicationIds)]) apps.push(await this.application(id));
+      for (const id of [...new Set(selection.applicationIds)]) apps.push(await this.devices.application(id));
       named = true;
     } else if (selection.all || pattern) {
       apps = (await this.applications.list()).filter((a) => a.applicationType !== ApplicationType.Client);
@@ -344,7 +169,7 @@ export class PushService {
     if (pattern) apps = apps.filter((a) => pattern.test(a.applicationUri));
     const out: Candidate[] = [];
     for (const app of apps) {
-      const endpointUrl = this.endpointOf(app, await this.settings.get(app.applicationId));
+      const endpointUrl = this.devices.endpointOf(app, await this.devices.settingsRow(app.applicationId));
       let skip: string | null = null;
       if (named && app.applicationType === ApplicationType.Client) skip = "a client application has no server to push to";
       else if (!endpointUrl) skip = `no opc.tcp endpoint: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``;
@@ -357,14 +182,14 @@ export class PushService {
   async plan(selection: PushSelection): Promise<PushPlanEntry[]> {
     const entries: PushPlanEntry[] = [];
     for (const { app, endpointUrl, skip } of await this.candidates(selection)) {
-      const s = await this.settings.get(app.applicationId);
+      const s = await this.devices.settingsRow(app.applicationId);
       const [active] = await this.jobs.list({ applicationId: app.applicationId, states: ["queued", "running"], limit: 1 });
       const issued = (await this.certificates.listCertificates({ applicationId: app.applicationId })).some((r) => r.revokedAtMs === null && r.notAfterMs > this.clock.nowMs());
       entries.push({
         applicationId: app.applicationId,
         applicationUri: app.applicationUri,
         endpointUrl,
-        credentials: this.describeCredentials(s),
+        credentials: this.devices.describeCredentials(s),
         deviceCertificate: s?.pinnedThumbprint
           ? `pinned ${s.pinnedThumbprint}`
           : issued
@@ -427,7 +252,7 @@ export class PushService {
     for (const o of outcomes) {
       if (o.result !== "ok" || !o.jobId) continue;
       const job = await this.jobs.get(o.jobId);
-      const current = trustListDigest(await this.trustListFor(await this.settings.get(o.applicationId)));
+      const current = trustListDigest(await this.devices.trustListFor(await this.devices.settingsRow(o.applicationId)));
       if (job?.trustListDigest && job.trustListDigest !== current) stale.push(o);
     }
     if (stale.length === 0) return outcomes;
@@ -467,7 +292,7 @@ export class PushService {
       updatedAtMs: now,
       finishedAtMs: null,
     };
-    const { job, created } = await this.jobs.enqueue(fresh, this.audit(actor, "PushQueued", app, `job=${fresh.jobId} operation=${options.operation}`));
+    const { job, created } = await this.jobs.enqueue(fresh, pushAudit(actor, "PushQueued", app, `job=${fresh.jobId} operation=${options.operation}`));
     if (created) return job;
     if (job.state === "running" && job.leaseExpiresAtMs !== null && job.leaseExpiresAtMs > now) {
       return `another push to this device is running (job ${job.jobId}, ${job.owner ?? "unknown owner"}, step ${job.step})`;
@@ -475,7 +300,7 @@ export class PushService {
     // An interrupted job: resume it from its step. Its operation changes only if it has not begun.
     const change: Partial<PushJobRecord> = { maxAttempts: job.attempts + options.retries + 1, nextAttemptAtMs: now };
     if (job.step === "none") change.operation = options.operation;
-    await this.jobs.update(job.jobId, null, change, now, this.audit(actor, "PushResumed", app, `job=${job.jobId} step=${job.step} operation=${change.operation ?? job.operation}`));
+    await this.jobs.update(job.jobId, null, change, now, pushAudit(actor, "PushResumed", app, `job=${job.jobId} step=${job.step} operation=${change.operation ?? job.operation}`));
     return { ...job, ...change };
   }
 
@@ -560,7 +385,7 @@ export class PushService {
     try {
       await this.attempt(actor, job, app, options, ctx);
       const done: Partial<PushJobRecord> = { state: "succeeded", step: "verified", owner: null, leaseExpiresAtMs: null, reason: this.successText(job), lastStatus: null, finishedAtMs: this.clock.nowMs() };
-      await this.jobs.update(job.jobId, this.options.instanceId, done, this.clock.nowMs(), { ...this.audit(actor, "PushSucceeded", app, `job=${job.jobId} operation=${job.operation} ${done.reason}`) });
+      await this.jobs.update(job.jobId, this.options.instanceId, done, this.clock.nowMs(), { ...pushAudit(actor, "PushSucceeded", app, `job=${job.jobId} operation=${job.operation} ${done.reason}`) });
       return { final: { ...job, ...done } };
     } catch (e) {
       if (e instanceof PushInterrupted && ctx.stopped === null) return { final: { ...job, state: "running", reason: `interrupted at step ${job.step}` } };
@@ -584,7 +409,7 @@ export class PushService {
         return { retryAtMs: now + delayMs };
       }
       const failed: Partial<PushJobRecord> = { state: "failed", owner: null, leaseExpiresAtMs: null, reason: failure.message, lastStatus: failure.remoteStatus, finishedAtMs: now };
-      await this.jobs.update(job.jobId, this.options.instanceId, failed, now, { ...this.audit(actor, "PushFailed", app, `job=${job.jobId} operation=${job.operation} step=${job.step}: ${failure.message}`), outcome: failure.remoteStatus ?? "Bad" });
+      await this.jobs.update(job.jobId, this.options.instanceId, failed, now, { ...pushAudit(actor, "PushFailed", app, `job=${job.jobId} operation=${job.operation} step=${job.step}: ${failure.message}`), outcome: failure.remoteStatus ?? "Bad" });
       return { final: { ...job, ...failed } };
     } finally {
       clearTimeout(timer);
@@ -618,9 +443,9 @@ export class PushService {
   private async attempt(actor: string, job: PushJobRecord, app: ApplicationRecord, options: PushRunOptions, ctx: AttemptContext): Promise<void> {
     const current = await this.applications.get(app.applicationId);
     if (!current) throw new PushFailure("gds", "the application was unregistered");
-    const settings = await this.settings.get(app.applicationId);
+    const settings = await this.devices.settingsRow(app.applicationId);
     if (!hasReached(job.step, "changes-applied")) {
-      const device = await this.openDevice(actor, current, settings, options.timeoutMs, options.trustDeviceCertificate);
+      const device = await this.devices.open(actor, current, settings, options.timeoutMs, options.trustDeviceCertificate);
       ctx.sessions.add(device);
       let staged = false;
       let applied = false;
@@ -629,7 +454,7 @@ export class PushService {
         const capabilities = await device.capabilities();
         let applyChangesRequired = false;
         if (writesTrustList(job.operation)) {
-          const content = await this.trustListFor(settings);
+          const content = await this.devices.trustListFor(settings);
           const written = await device.writeTrustList(content);
           staged = true;
           applyChangesRequired ||= written.applyChangesRequired;
@@ -664,10 +489,7 @@ export class PushService {
       }
     }
     await this.verify(actor, job, current, options, ctx);
-    if (replacesCertificate(job.operation) && settings?.pinnedThumbprint) {
-      // The device now presents a GDS certificate: the pinned self-signed one is trusted no longer.
-      await this.settings.change(current.applicationId, { pinnedThumbprint: null }, this.clock.nowMs(), this.audit(actor, "DeviceCertificateUnpinned", current, `thumbprint=${settings.pinnedThumbprint}: replaced by serial ${job.issuedSerialHex}`));
-    }
+    if (replacesCertificate(job.operation)) await this.devices.unpin(actor, current, settings, job.issuedSerialHex);
   }
 
   /** CreateSigningRequest (or a GDS-made key) and issuance; the request id is saved before anything is signed. */
@@ -697,12 +519,6 @@ export class PushService {
     }
   }
 
-  /** The trust list a device gets: the group's CA certificates and CRLs, plus what an operator trusted on it. */
-  private async trustListFor(settings: PushSettings | null): Promise<TrustListLists> {
-    const content = await this.certificates.trustListContent(DEFAULT_APPLICATION_GROUP);
-    return { ...content, trustedCertificates: [...content.trustedCertificates, ...(settings?.extraTrustedCertificates ?? [])] };
-  }
-
   /**
    * A Good status alone has proven wrong on real servers: a new connection must see the issued
    * certificate on the endpoint (after ApplyChanges a device restarts its endpoints, so this polls),
@@ -711,7 +527,7 @@ export class PushService {
    */
   private async verify(actor: string, job: PushJobRecord, app: ApplicationRecord, options: PushRunOptions, ctx: AttemptContext): Promise<void> {
     if (hasReached(job.step, "verified")) return;
-    const settings = await this.settings.get(app.applicationId);
+    const settings = await this.devices.settingsRow(app.applicationId);
     let accept: ((der: Buffer) => Promise<void>) | undefined;
     if (replacesCertificate(job.operation)) {
       const issued = (await this.certificates.listCertificates({ applicationId: app.applicationId })).find((r) => r.serialHex === job.issuedSerialHex);
@@ -724,7 +540,7 @@ export class PushService {
     let device: DeviceSession;
     for (;;) {
       try {
-        device = await this.openDevice(actor, app, settings, options.timeoutMs, false, accept);
+        device = await this.devices.open(actor, app, settings, options.timeoutMs, false, accept);
         break;
       } catch (e) {
         // After ApplyChanges a device restarts its endpoints: for a moment it refuses connections or still shows the old certificate.

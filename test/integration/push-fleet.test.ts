@@ -117,8 +117,7 @@ for (const backend of BACKENDS) {
       const trusted = await gdsCli(["app", "trust", id]);
       assert.equal(trusted.code, 0, trusted.stderr);
       assert.ok(trusted.stdout.includes(thumbprintOf(device)), `app trust shows the thumbprint the device presents:\n${trusted.stdout}`);
-      const shown = await gdsCli(["push", "show", id, "--json"]);
-      assert.equal(JSON.parse(shown.stdout).pinnedThumbprint, thumbprintOf(device));
+      assert.equal((await gds.gds.services.push.devices.settingsOf(ids[0])).pinnedThumbprint, thumbprintOf(device));
     });
 
     it("push credentials stores a device's own user, sealed: the database never holds the password", async () => {
@@ -213,14 +212,13 @@ for (const backend of BACKENDS) {
       await client.disconnect();
       await manager.dispose();
 
-      const listed = await gdsCli(["push", "rejected", id, "--json"]);
-      assert.equal(listed.code, 0, listed.stderr);
+      // One call lists what the device rejected and trusts the HMI among them.
       const thumbprint = thumbprintOf(rogueDer);
-      assert.ok((JSON.parse(listed.stdout) as { rejected: Array<{ thumbprint: string; applicationUri: string }> }).rejected.some((r) => r.thumbprint === thumbprint && r.applicationUri === rogue.applicationUri));
-
       const trusted = await gdsCli(["push", "rejected", id, "--trust", thumbprint, "--json"]);
       assert.equal(trusted.code, 0, trusted.stderr);
-      assert.equal((JSON.parse(trusted.stdout) as { trusted: { thumbprint: string } }).trusted.thumbprint, thumbprint);
+      const answer = JSON.parse(trusted.stdout) as { rejected: Array<{ thumbprint: string; applicationUri: string }>; trusted: { thumbprint: string } };
+      assert.ok(answer.rejected.some((r) => r.thumbprint === thumbprint && r.applicationUri === rogue.applicationUri), "GetRejectedList names the HMI");
+      assert.equal(answer.trusted.thumbprint, thumbprint);
       const reader = { userName: DEVICE_USER, password: DEVICE_PASSWORD };
       const hasRogue = async () => (await readDeviceTrustList(device.endpointUrl, gds.dataDir, reader, path.join(root, "reader-pki"))).trustedCertificates.some((c) => c.equals(rogueDer));
       assert.ok(await hasRogue(), "AddCertificate put it into the device's trusted certificates");

@@ -64,7 +64,7 @@ export function registerApp(program: Command): void {
     .action(async (id: string, options: DataOptions & { expect?: string; timeout?: string }) => {
       const guid = parseApplicationId(id);
       const timeoutMs = integerOption(options.timeout, "--timeout", 1, 3600, 30) * 1000;
-      const result = await withServices(options, (s) => s.push.trustDevice(cliActor(), guid, { timeoutMs, expectThumbprint: options.expect }));
+      const result = await withServices(options, (s) => s.push.devices.trustDevice(cliActor(), guid, { timeoutMs, expectThumbprint: options.expect }));
       if (options.json) return printJson({ applicationId: formatApplicationId(guid), ...result });
       const c = result.certificate;
       say(`${result.endpointUrl} presents:`);

@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import { formatApplicationId, parseApplicationId } from "../../domain/application-id";
 import { invalidArgument } from "../../domain/errors";
 import { parsePushOperation, type PushJobRecord, type PushOutcome } from "../../domain/push";
-import type { PushCredentials, PushPlanEntry, PushSettingsView } from "../../services/push-service";
+import type { PushCredentials, PushSettingsView } from "../../services/push-devices";
+import type { PushPlanEntry } from "../../services/push-service";
 import { enterJsonMode, printJson, readStdin, say } from "../output";
 import { cliActor, integerOption, readCertificateFile, withDataOptions, withServices, type DataOptions } from "./common";
 
@@ -222,7 +223,7 @@ export function registerPush(program: Command): void {
         if (!/-----BEGIN (RSA |ENCRYPTED )?PRIVATE KEY-----/.test(key)) throw invalidArgument(`${options.x509Key} is not a PEM private key`);
         credentials = { certificateDer: await readCertificateFile(options.x509Certificate), privateKeyPem: key };
       }
-      const view = await withServices(options, (s) => s.push.setCredentials(cliActor(), applicationId, credentials));
+      const view = await withServices(options, (s) => s.push.devices.setCredentials(cliActor(), applicationId, credentials));
       if (options.json) return printJson(settingsJson(view));
       say(`push credentials of ${view.applicationUri}: ${view.credentials}`);
     });
@@ -232,7 +233,7 @@ export function registerPush(program: Command): void {
     .option("--json", "print the settings as JSON")
     .action(async (id: string, url: string | undefined, options: DataOptions & { default?: boolean }) => {
       if (Boolean(url) === Boolean(options.default)) throw invalidArgument("give an opc.tcp:// URL or --default");
-      const view = await withServices(options, (s) => s.push.setEndpoint(cliActor(), parseApplicationId(id), url ?? null));
+      const view = await withServices(options, (s) => s.push.devices.setEndpoint(cliActor(), parseApplicationId(id), url ?? null));
       if (options.json) return printJson(settingsJson(view));
       say(`pushes to ${view.applicationUri} go to ${view.endpointUrl ?? "(no endpoint)"}`);
     });
@@ -240,7 +241,7 @@ export function registerPush(program: Command): void {
   withDataOptions(push.command("show <id>").description("show the push settings of an application (never a secret)"))
     .option("--json", "print as JSON")
     .action(async (id: string, options: DataOptions) => {
-      const view = await withServices(options, (s) => s.push.settingsOf(parseApplicationId(id)));
+      const view = await withServices(options, (s) => s.push.devices.settingsOf(parseApplicationId(id)));
       if (options.json) return printJson(settingsJson(view));
       printSettings(view);
     });
@@ -251,7 +252,7 @@ export function registerPush(program: Command): void {
     .option("--json", "print as JSON")
     .action(async (id: string, options: DataOptions & { trust?: string; timeout?: string }) => {
       const timeoutMs = integerOption(options.timeout, "--timeout", 1, 3600, DEFAULT_TIMEOUT_S) * 1000;
-      const result = await withServices(options, (s) => s.push.rejectedCertificates(cliActor(), parseApplicationId(id), { timeoutMs, trustThumbprint: options.trust }));
+      const result = await withServices(options, (s) => s.push.devices.rejectedCertificates(cliActor(), parseApplicationId(id), { timeoutMs, trustThumbprint: options.trust }));
       if (options.json) return printJson(result);
       if (result.rejected.length === 0) say("the device has rejected no certificate (or does not keep a list)");
       else for (const line of table([["THUMBPRINT", "APPLICATION URI", "SUBJECT"], ...result.rejected.map((r) => [r.thumbprint, r.applicationUri ?? "-", r.subject])])) say(line);
