@@ -9,10 +9,11 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { StatusCodes } from "node-opcua";
-import { ApprovalTimeoutError, GdsCallError, GdsClient, GdsConnectionError, PkiAgent, agentPaths, generateApplicationKey, readPkiStore, type AgentOptions } from "../../src/client/index";
+import { ApprovalTimeoutError, GdsCallError, GdsClient, GdsConnectionError, PkiAgent, agentPaths, createSelfSignedCertificate, generateApplicationKey, readPkiStore, type AgentOptions } from "../../src/client/index";
 import { ApplicationType } from "../../src/domain/application";
 import { ADMIN_PASSWORD, startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
 import { serverRecord } from "../helpers/records";
@@ -167,5 +168,45 @@ describe("under manual approval: the library polls, the agent's renewal waits (s
     assert.equal(collected.changed, true);
     assert.equal((await readPkiStore(options.store)).certificate?.serialNumber, second);
     await assert.rejects(fs.access(agentPaths(options.store).pendingKey), "nothing pending any more");
+  });
+});
+
+describe("agent run loop without a reachable GDS", () => {
+  it("backs off, doubling the delay after each failed round, and records the failures in its state", async () => {
+    const root = await tempDir("pki-agent-backoff");
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const lines: string[] = [];
+    const stop = new AbortController();
+    const caKey = await generateApplicationKey();
+    const agent = new PkiAgent({
+      endpointUrl: `opc.tcp://127.0.0.1:${port}`,
+      store: path.join(root, "pki"),
+      application: { applicationUri: "urn:plant1:nowhere", applicationType: ApplicationType.Client, applicationNames: [{ locale: "en", text: "nowhere" }], productUri: "urn:x", discoveryUrls: [], serverCapabilities: [] },
+      gdsCaCertificates: [await createSelfSignedCertificate(caKey, { applicationUri: "urn:some-ca", subject: "CN=some CA" })],
+      intervalMs: 100,
+      pollIntervalMs: 100,
+      approvalWaitMs: 0,
+      maxBackoffMs: 400,
+      random: () => 0.5,
+      log: (line) => {
+        lines.push(line);
+        if (lines.filter((l) => l.includes("round failed")).length === 4) stop.abort();
+      },
+    });
+    try {
+      await agent.run(stop.signal);
+      const delays = lines.filter((l) => l.includes("round failed")).map((l) => /\((\d+) in a row\): .*not reachable.*next attempt in ([\d.]+) s/.exec(l)!.slice(1).join("@"));
+      assert.deepEqual(delays, ["1@0.1", "2@0.2", "3@0.4", "4@0.4"], lines.join("\n"));
+      const state = JSON.parse(await fs.readFile(agentPaths(path.join(root, "pki")).state, "utf8"));
+      assert.equal(state.consecutiveFailures, 4);
+      assert.match(state.lastFailure.message, /not reachable/);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
   });
 });
