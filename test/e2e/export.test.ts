@@ -1,8 +1,8 @@
 /**
  * `opcua-gds export` (the built CLI) on the data folder and database of a running GDS, on SQLite
  * and PostgreSQL: bundles in PEM, DER and PFX that openssl opens (the key only with its password),
- * generated keys kept sealed in the database (never plain) and wiped on revocation, and clear
- * refusals.
+ * generated keys kept sealed in the database (never plain) and wiped on revocation; and (SQLite)
+ * clear refusals.
  */
 import "reflect-metadata";
 import assert from "node:assert/strict";
@@ -127,6 +127,8 @@ for (const backend of BACKENDS) {
       assert.match(refused.stderr, /has no valid certificate from this GDS/);
     });
 
+    // The refusals are the command's own logic: once, on SQLite, is enough.
+    if (backend !== "sqlite") return;
     it("a CSR certificate exports without a key (and not as PFX); a kept key without a password, a bad format or a used folder are refused", async () => {
       const csr = await exportTo(csrApp.applicationId, "pem", "csr");
       assert.equal(csr.code, 0, csr.stderr);

@@ -1,7 +1,8 @@
 /**
  * The client library (`opcua-gds/client`) against a real GDS over SignAndEncrypt: GdsClient with user
- * credentials and as ApplicationSelfAdmin, certificate requests with polling, trust lists decoded,
- * certificate status, and errors that carry the status and a plain explanation.
+ * credentials and as ApplicationSelfAdmin, certificate requests, trust lists decoded, certificate
+ * status, and errors that carry the status and a plain explanation. (Polling while a request waits
+ * for approval: pki-agent.test.ts, which runs a GDS with manual approval.)
  */
 import "reflect-metadata";
 import assert from "node:assert/strict";
@@ -10,7 +11,7 @@ import fs from "node:fs/promises";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { StatusCodes } from "node-opcua";
-import { ApprovalTimeoutError, GdsCallError, GdsClient, GdsConnectionError, createSelfSignedCertificate, generateApplicationKey, type GdsConnectOptions } from "../../src/client/index";
+import { GdsCallError, GdsClient, GdsConnectionError, createSelfSignedCertificate, generateApplicationKey, type GdsConnectOptions } from "../../src/client/index";
 import { BACKENDS } from "../helpers/databases";
 import { ADMIN_PASSWORD, startTestGds, type TestGds } from "../helpers/gds-fixture";
 import { clientRecord, serverRecord } from "../helpers/records";
@@ -120,41 +121,6 @@ for (const backend of BACKENDS) {
     });
   });
 }
-
-// Polling is the client's own logic; the approval states it polls are covered on both databases by pull.test.ts.
-describe("GDS client library: waiting for approval (sqlite)", () => {
-  it("under manual approval requestCertificate polls while Bad_NothingToDo, returns once approved, and reports rejection and time-outs", async () => {
-    const manual = await startTestGds("sqlite", undefined, { approval: "manual" });
-    try {
-      const ca = await fs.readFile(manual.caCertificateFile, "utf8");
-      await withClient({ endpointUrl: manual.endpointUrl, gdsTrust: { certificates: [ca] }, user: admin }, async (c) => {
-        const { record } = await c.ensureRegistered(serverRecord("poll"));
-        const pending: string[] = [];
-        const issuing = c.requestCertificate(record, {
-          pollIntervalMs: 100,
-          onPending: async (requestId) => {
-            pending.push(requestId);
-            await manual.gds.services.certificates.approveRequest("approver", requestId.split("g=")[1].toLowerCase());
-          },
-        });
-        const issued = await issuing;
-        assert.equal(pending.length, 1, "told once that the request waits");
-        assert.equal(issued.requestId, pending[0]);
-
-        const rejecting = c.requestCertificate(record, {
-          pollIntervalMs: 100,
-          onPending: (requestId) => manual.gds.services.certificates.rejectRequest("approver", requestId.split("g=")[1].toLowerCase(), "not this one"),
-        });
-        await assert.rejects(rejecting, (e: unknown) => e instanceof GdsCallError && e.statusCode.value === StatusCodes.BadRequestNotAllowed.value && /rejected/.test(e.explanation));
-
-        const key = await generateApplicationKey();
-        await assert.rejects(c.requestCertificate(record, { privateKey: key, pollIntervalMs: 100, timeoutMs: 300 }), (e: unknown) => e instanceof ApprovalTimeoutError && /request approve/.test(e.message));
-      });
-    } finally {
-      await manual.stop();
-    }
-  });
-});
 
 /** A CA certificate of nobody in particular (PEM). */
 async function selfSignedCaPem(): Promise<string> {

@@ -251,7 +251,8 @@ export class PkiAgent {
         { certificate: identity!.certificate.der, privateKey: identity!.privateKey, issuerCertificates: identity!.issuers, trustList },
         { beforeSwap: this.options.beforeSwap },
       );
-      await clearPending(this.paths);
+      // The collected certificate is in the store now; a renewal still waiting keeps its key.
+      if (!state.pendingRequestId) await clearPending(this.paths);
       if (result.changed) {
         const change: StoreChange = {
           store: this.options.store,
@@ -269,13 +270,15 @@ export class PkiAgent {
       const nextRoundAtMs = state.pendingRequestId
         ? this.now() + this.options.pollIntervalMs
         : nextCheckMs(this.now(), this.options.intervalMs, held(identity), crlUpdates);
+      await saveState(this.paths, state);
       return { changed: result.changed, renewalReason: reason, waitingForApproval: state.pendingRequestId, manifest: result.manifest, nextRoundAtMs };
     } finally {
       await client.close();
     }
   }
 
-  private waiting(state: AgentState): RoundOutcome {
+  private async waiting(state: AgentState): Promise<RoundOutcome> {
+    await saveState(this.paths, state);
     return { changed: false, renewalReason: "no certificate yet", waitingForApproval: state.pendingRequestId, manifest: null, nextRoundAtMs: this.now() + this.options.pollIntervalMs };
   }
 
