@@ -54,6 +54,9 @@ export function isServerType(type: ApplicationType): boolean {
   return type !== ApplicationType.Client;
 }
 
+/** Characters no stored record holds (checked at registration), so no filter or look-up needs them either. */
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
 function checkString(value: unknown, what: string, max: number, required: boolean): string {
   if (value === null || value === undefined || value === "") {
     if (required) throw invalidArgument(`${what} is required`);
@@ -61,7 +64,7 @@ function checkString(value: unknown, what: string, max: number, required: boolea
   }
   if (typeof value !== "string") throw invalidArgument(`${what} must be a string`);
   if (value.length > max) throw invalidArgument(`${what} is longer than ${max} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalidArgument(`${what} contains control characters`);
+  if (CONTROL_CHARACTERS.test(value)) throw invalidArgument(`${what} contains control characters`);
   return value;
 }
 

@@ -13,8 +13,19 @@ export interface LikePattern {
   sqlLike: string;
 }
 
+/** Escapes a character for a `u`-mode RegExp, where only syntax characters may be escaped (`\-` is an error outside a set). */
 function escapeRegex(ch: string): string {
-  return /[.*+?^${}()|[\]\\/-]/.test(ch) ? `\\${ch}` : ch;
+  return /[.*+?^${}()|[\]\\/]/.test(ch) ? `\\${ch}` : ch;
+}
+
+/** True when `[set]` compiles (a backwards range such as z-a does not). */
+function isValidSet(set: string): boolean {
+  try {
+    new RegExp(`[${set}]`, "u");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Compiles a Like pattern; a malformed set (no closing bracket) is matched literally. */
@@ -39,6 +50,13 @@ export function compileLikePattern(pattern: string): LikePattern {
       const negate = body.startsWith("^");
       if (negate) body = body.slice(1);
       const set = [...body].map((c) => (c === "-" ? "-" : escapeRegex(c))).join("");
+      // A range written backwards ([z-a]) matches nothing rather than failing the query.
+      if (!isValidSet(set)) {
+        regex += "(?!)";
+        sql += "_";
+        i = end;
+        continue;
+      }
       regex += negate ? `[^${set}]` : `[${set}]`;
       sql += "_";
       i = end;

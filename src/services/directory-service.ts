@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   ApplicationType,
+  CONTROL_CHARACTERS,
   RECORD_LIMITS,
   bestName,
   isServerType,
@@ -70,6 +71,8 @@ function pattern(value: string | null | undefined, what: string): LikePattern | 
   if (value === null || value === undefined || value === "") return undefined;
   if (typeof value !== "string") throw invalidArgument(`${what} must be a string`);
   if (value.length > RECORD_LIMITS.uriLength) throw invalidArgument(`${what} is longer than ${RECORD_LIMITS.uriLength} characters`);
+  // No record holds one; PostgreSQL would even refuse a NUL in the query (found by fuzzing).
+  if (CONTROL_CHARACTERS.test(value)) throw invalidArgument(`${what} contains control characters`);
   return compileLikePattern(value);
 }
 
@@ -77,6 +80,7 @@ function capabilityFilter(capabilities: string[] | null | undefined): string[] {
   const list = (capabilities ?? []).filter((c) => typeof c === "string" && c.length > 0);
   if (list.length > RECORD_LIMITS.capabilities) throw invalidArgument(`at most ${RECORD_LIMITS.capabilities} capabilities can be given`);
   if (list.some((c) => c.length > RECORD_LIMITS.capabilityLength)) throw invalidArgument("a capability identifier is too long");
+  if (list.some((c) => CONTROL_CHARACTERS.test(c))) throw invalidArgument("a capability identifier contains control characters");
   return list;
 }
 
@@ -142,6 +146,7 @@ export class DirectoryService {
   async findApplications(applicationUri: string): Promise<ApplicationRecord[]> {
     if (typeof applicationUri !== "string" || applicationUri.length === 0) throw invalidArgument("ApplicationUri is required");
     if (applicationUri.length > RECORD_LIMITS.uriLength) throw invalidArgument(`ApplicationUri is longer than ${RECORD_LIMITS.uriLength} characters`);
+    if (CONTROL_CHARACTERS.test(applicationUri)) throw invalidArgument("ApplicationUri contains control characters");
     return this.applications.findByUri(applicationUri);
   }
 

@@ -60,7 +60,8 @@ export class UserService {
   /** True when the name and password match a user. */
   async checkPassword(name: string, password: string): Promise<boolean> {
     if (typeof name !== "string" || typeof password !== "string" || name.length > 128 || password.length > 1024) return false;
-    const user = await this.users.get(name);
+    // A name no user can have is not looked up (PostgreSQL refuses a NUL in a query), but costs the same time.
+    const user = USER_NAME.test(name) ? await this.users.get(name) : null;
     if (!user || user.passwordHash === null) {
       // Spend the same time as a real check, so that timing does not reveal which names exist.
       await verifyPassword(password, "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");

@@ -38,10 +38,13 @@ export interface IssuanceLoadOptions {
 /** A running issuance load. */
 export class IssuanceLoad {
   readonly received: ReceivedCertificate[] = [];
-  /** Calls that failed (a killed server fails the calls in flight; that is not an error of the load). */
+  /** Why sessions failed (a killed server fails the calls in flight and refuses connections until it is back). */
   readonly failures: string[] = [];
+  /** Failures of an open session (calls in flight cut), as opposed to connections refused. */
+  interrupted = 0;
   private stopping = false;
   private next = 0;
+  private inFlight = 0;
   private readonly done: Promise<void>;
   private readonly roots: string[] = [];
 
@@ -55,31 +58,39 @@ export class IssuanceLoad {
   }
 
   private more(): boolean {
-    return !this.stopping && (this.options.limit === undefined || this.next < this.options.limit);
+    return !this.stopping && (this.options.limit === undefined || this.received.length + this.inFlight < this.options.limit);
   }
 
   private async worker(keys: CryptoKeyPair): Promise<void> {
     const root = await tempDir("load-pki");
     this.roots.push(root);
     while (this.more()) {
+      let open = false;
       try {
         await withDirectory(this.options.endpointUrl, this.options.dataDir, root, this.options.user, async (d) => {
+          open = true;
           const c = new CertificateClient(d);
           while (this.more()) {
-            const n = `${this.options.prefix}-${++this.next}`;
-            const record = serverRecord(n);
-            const applicationId = await d.registerApplication(record);
-            const csr = await makeCsr(keys, { uri: record.applicationUri, dns: [`plc${n}.plant1`], subject: `CN=PLC ${n}` });
-            const requestId = await c.startSigningRequest(applicationId, csr);
-            const finished = await c.finishRequest(applicationId, requestId);
-            const serial = new X509Certificate(finished.certificate).serialNumber.toLowerCase();
-            this.received.push({ applicationId, applicationUri: record.applicationUri, requestId, serial, der: finished.certificate, receivedAtMs: Date.now() });
+            this.inFlight++;
+            try {
+              const n = `${this.options.prefix}-${++this.next}`;
+              const record = serverRecord(n);
+              const applicationId = await d.registerApplication(record);
+              const csr = await makeCsr(keys, { uri: record.applicationUri, dns: [`plc${n}.plant1`], subject: `CN=PLC ${n}` });
+              const requestId = await c.startSigningRequest(applicationId, csr);
+              const finished = await c.finishRequest(applicationId, requestId);
+              const serial = new X509Certificate(finished.certificate).serialNumber.toLowerCase();
+              this.received.push({ applicationId, applicationUri: record.applicationUri, requestId, serial, der: finished.certificate, receivedAtMs: Date.now() });
+            } finally {
+              this.inFlight--;
+            }
           }
         });
       } catch (e) {
+        if (open) this.interrupted++;
         this.failures.push((e as Error).message);
         // The server is gone (killed, restarting): try again a moment later.
-        if (this.more()) await new Promise((resolve) => setTimeout(resolve, 200));
+        if (this.more()) await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { compileLikePattern } from "../../src/domain/like-pattern";
 
 describe("Like patterns of QueryApplications (OPC 10000-4 Like operator)", () => {
@@ -22,12 +23,26 @@ describe("Like patterns of QueryApplications (OPC 10000-4 Like operator)", () =>
     ["[unclosed", "[unclosed", true],
     ["", "", true],
     ["%", "anything\nat all", true],
+    ["a-b", "a-b", true],
+    ["'; DROP TABLE applications; --", "'; DROP TABLE applications; --", true],
+    ["x[z-a]", "xz", false],
+    ["x[a-z/]", "x/", true],
   ];
   for (const [pattern, value, expected] of cases) {
     it(`"${pattern}" ${expected ? "matches" : "does not match"} "${value.replace("\n", "\\n")}"`, () => {
       assert.equal(compileLikePattern(pattern).test(value), expected);
     });
   }
+
+  it("any string compiles (found by fuzzing: a `-` outside a set was an invalid escape in a u-mode RegExp), and a string without special characters matches itself", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 60 }), (pattern) => {
+        const compiled = compileLikePattern(pattern);
+        if (!/[%_[\\]/.test(pattern)) assert.ok(compiled.test(pattern), pattern);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 
   it("the SQL LIKE pattern it derives accepts every value the pattern matches", () => {
     assert.equal(compileLikePattern("line[13]%").sqlLike, "line_%");
