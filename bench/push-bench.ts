@@ -24,7 +24,7 @@ import type { GdsServices } from "../src/app";
 import { inspectCertificate } from "../test/helpers/certificates";
 import { setCliWorkDir } from "../test/helpers/cli";
 import type { Backend } from "../test/helpers/databases";
-import { freePorts, presentedCertificate, startSimulator, type Simulator } from "../test/helpers/simulator";
+import { presentedCertificate, startSimulator, type Simulator } from "../test/helpers/simulator";
 import { launch, log, parseBenchArgs, renderTable, reportJson, round, runBackends, runMain, shutDown, totalLine, withBackend } from "./bench-kit";
 
 interface Options {
@@ -92,12 +92,11 @@ async function runOne(backend: Backend, o: Options): Promise<Result> {
   return withBackend(backend, async (run) => {
     const { gds } = await launch(run);
     setCliWorkDir(run.dataDir);
-    const basePort = await freePorts(o.devices);
     log(`${backend}: starting ${o.devices} simulated devices in a child process`);
     const t0 = performance.now();
     let simulator: Simulator | null = null;
     try {
-      simulator = await startSimulator({ count: o.devices, basePort, dataDir: path.join(run.dataDir, "devices"), password: DEVICE_PASSWORD, timeoutMs: 600_000 });
+      simulator = await startSimulator({ count: o.devices, dataDir: path.join(run.dataDir, "devices"), password: DEVICE_PASSWORD, timeoutMs: 600_000 });
       const simulatorStartSeconds = (performance.now() - t0) / 1000;
       const services = gds.gds.services;
       // The push user of the whole fleet, as OPCUA_GDS_PUSH_USER would set it.

@@ -43,10 +43,13 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** The first of `count` consecutive free ports in a random place of 20000-50000 (other suites run at the same time). */
+/**
+ * The first of `count` consecutive free ports in a random place of 10000-32000: other suites run at
+ * the same time, and Linux hands out ports from 32768 up to outgoing connections.
+ */
 export async function freePorts(count: number): Promise<number> {
   for (let round = 0; round < 50; round++) {
-    const base = 20_000 + Math.floor(Math.random() * (30_000 - count));
+    const base = 10_000 + Math.floor(Math.random() * (22_000 - count));
     let all = true;
     for (let p = base; p < base + count && all; p++) all = await portFree(p);
     if (all) return base;
@@ -54,8 +57,34 @@ export async function freePorts(count: number): Promise<number> {
   throw new Error(`no ${count} consecutive free ports found`);
 }
 
-/** Starts `opcua-gds simulate` and waits for its `ready` line (start-up of many devices takes a while on 2 cores). */
-export async function startSimulator(options: { count: number; basePort: number; dataDir: string; password: string; refuseCertificate?: number[]; noKeyGeneration?: number[]; timeoutMs?: number }): Promise<Simulator> {
+/** What startSimulator takes. */
+export interface SimulatorStart {
+  count: number;
+  dataDir: string;
+  password: string;
+  refuseCertificate?: number[];
+  noKeyGeneration?: number[];
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `opcua-gds simulate` on free ports and waits for its `ready` line (start-up of many
+ * devices takes a while on 2 cores); a port taken meanwhile by another process means another try
+ * elsewhere. The devices' ports are basePort..basePort+count-1; basePort+count is free too (for a
+ * device that does not answer).
+ */
+export async function startSimulator(options: SimulatorStart): Promise<Simulator & { basePort: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const basePort = await freePorts(options.count + 1);
+    try {
+      return { ...(await startSimulatorAt({ ...options, basePort })), basePort };
+    } catch (e) {
+      if (attempt >= 4 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startSimulatorAt(options: SimulatorStart & { basePort: number }): Promise<Simulator> {
   const args = ["simulate", "--count", String(options.count), "--base-port", String(options.basePort), "--data", options.dataDir, "--password-stdin", "--json"];
   if (options.refuseCertificate?.length) args.push("--refuse-certificate", options.refuseCertificate.join(","));
   if (options.noKeyGeneration?.length) args.push("--no-key-generation", options.noKeyGeneration.join(","));

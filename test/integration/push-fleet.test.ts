@@ -22,7 +22,7 @@ import { inspectCertificate, selfSignedApplicationCertificate } from "../helpers
 import { cli, killChildren, setCliWorkDir } from "../helpers/cli";
 import { BACKENDS } from "../helpers/databases";
 import { startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
-import { freePorts, presentedCertificate, readDeviceTrustList, startSimulator, type Simulator } from "../helpers/simulator";
+import { presentedCertificate, readDeviceTrustList, startSimulator, type Simulator } from "../helpers/simulator";
 
 const DEVICES = 21;
 const REFUSES = 2;
@@ -48,7 +48,7 @@ for (const backend of BACKENDS) {
   describe(`push to a fleet of simulated devices (${backend})`, { timeout: 600_000 }, () => {
     let root: string;
     let gds: TestGds;
-    let simulator: Simulator;
+    let simulator: Simulator & { basePort: number };
     let caCertificate: X509Certificate;
     /** ApplicationId (GUID) per device index; the last entry is the unreachable one. */
     const ids: string[] = [];
@@ -65,12 +65,11 @@ for (const backend of BACKENDS) {
     before(async () => {
       root = await tempDir("push-fleet");
       setCliWorkDir(root);
-      const basePort = await freePorts(DEVICES + 1);
-      unreachableUrl = `opc.tcp://127.0.0.1:${basePort + DEVICES}`;
       [gds, simulator] = await Promise.all([
         startTestGds(backend),
-        startSimulator({ count: DEVICES, basePort, dataDir: path.join(root, "devices"), password: DEVICE_PASSWORD, refuseCertificate: [REFUSES], noKeyGeneration: [NO_KEY_GENERATION] }),
+        startSimulator({ count: DEVICES, dataDir: path.join(root, "devices"), password: DEVICE_PASSWORD, refuseCertificate: [REFUSES], noKeyGeneration: [NO_KEY_GENERATION] }),
       ]);
+      unreachableUrl = `opc.tcp://127.0.0.1:${simulator.basePort + DEVICES}`;
       caCertificate = new X509Certificate(await fs.readFile(gds.caCertificateFile));
       // Each device is registered with DiscoveryUrls for the host names its own certificate names,
       // as an engineer registers it: the GDS signs only names the registration allows.
