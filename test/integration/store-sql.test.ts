@@ -119,7 +119,7 @@ for (const backend of BACKENDS) {
       assert.equal(await auditCount(), before);
     });
 
-    it("markAccepted accepts an Approved request once, wiping its key material", async () => {
+    it("markAccepted accepts an Approved request once, wiping the delivery password (the sealed key stays for export until revocation)", async () => {
       const id = "00000000-0000-4000-8000-000000000004";
       await store.insertRequest(request(id, { kind: "NewKeyPair", csrDer: null, privateKeyFormat: "PEM", sealedPrivateKey: "sealed", sealedKeyPassword: "pw" }), audit("StartNewKeyPairRequest"));
       await assert.rejects(store.markAccepted(id, audit("CertificateDelivered")), /is New, not Approved/);
@@ -127,7 +127,7 @@ for (const backend of BACKENDS) {
       const before = await auditCount();
       await store.markAccepted(id, audit("CertificateDelivered"));
       const accepted = await store.getRequest(id);
-      assert.deepEqual([accepted?.state, accepted?.sealedPrivateKey, accepted?.sealedKeyPassword], ["Accepted", null, null]);
+      assert.deepEqual([accepted?.state, accepted?.sealedPrivateKey, accepted?.sealedKeyPassword], ["Accepted", "sealed", null]);
       assert.equal(await auditCount(), before + 1);
       await assert.rejects(store.markAccepted(id, audit("CertificateDelivered")), /is Accepted, not Approved/);
       await assert.rejects(store.markAccepted("00000000-0000-4000-8000-0000000000fd", audit("x")), { kind: "NotFound" });
