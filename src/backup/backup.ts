@@ -269,6 +269,8 @@ export async function restoreBackup(config: GdsConfig, file: string, options: { 
     if (verified.file.startsWith(`${dataDir}${path.sep}`)) throw new GdsError("InvalidArgument", `the backup ${verified.file} lies inside the data folder it would replace: move it elsewhere first`);
     if (!force && !(await isEmptyFolder(dataDir))) throw new GdsError("EntryExists", `the data folder ${dataDir} is not empty: restore into a new folder, or give --force to replace it (stop the GDS first)`);
     const prepared = await siblingTempFolder(dataDir, "restoring");
+    /** A PostgreSQL database committed before the folder moved: from then on the prepared folder must survive. */
+    let remoteCommitted = false;
     try {
       const db = await openDatabase({ url: config.databaseUrl, sqlitePath: dataPaths(prepared).sqlite, applicationName: RESTORE_APPLICATION_NAME });
       const reader = new RecordReader(verified.file, records, prepared);
@@ -286,10 +288,14 @@ export async function restoreBackup(config: GdsConfig, file: string, options: { 
             details: `backup of ${new Date(manifest.createdAtMs).toISOString()} (${manifest.database}) sha256=${verified.sha256}; CRL numbers raised to at least ${crlNumberFloor}`,
           },
         });
+        remoteCommitted = db.kind === "postgres";
       } finally {
         await db.close();
       }
-      await swapIn(prepared, dataDir);
+      await swapIn(prepared, dataDir).catch((e: Error) => {
+        if (!remoteCommitted) throw e;
+        throw new GdsError("Conflict", `the database was restored, but the data folder could not be put in place (${e.message}): move ${prepared} to ${dataDir} by hand before starting`);
+      });
       return {
         file: verified.file,
         dataDir,
@@ -302,7 +308,7 @@ export async function restoreBackup(config: GdsConfig, file: string, options: { 
         crlNumberFloor,
       };
     } catch (e) {
-      await fs.rm(prepared, { recursive: true, force: true });
+      if (!remoteCommitted) await fs.rm(prepared, { recursive: true, force: true });
       throw e;
     }
   } finally {

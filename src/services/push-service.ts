@@ -117,10 +117,11 @@ interface Pending {
   runningHere: boolean;
 }
 
-/** An attempt in progress: the sessions to close when it must stop. */
+/** An attempt in progress: the sessions to close when it must stop, and why it stopped. */
 interface AttemptContext {
   sessions: Set<DeviceSession>;
-  stopped: string | null;
+  /** Set when the attempt ran out of time or the operator stopped the run; `why` is in words. */
+  stopped: { by: "timeout" | "operator"; why: string } | null;
 }
 
 const RSA_SHA256 = CERTIFICATE_TYPES.RsaSha256ApplicationCertificateType.nodeNumericId;
@@ -212,9 +213,9 @@ export class PushService {
   /**
    * Pushes to every selected device, `concurrency` at a time, and returns one outcome per device.
    * Each device gets a job row first (or its interrupted job is adopted and resumed); a device whose
-   * job another instance is running right now is skipped.
+   * job another instance is running right now is skipped. `refreshAfter` false: no second pass.
    */
-  async run(actor: string, options: PushRunOptions): Promise<PushOutcome[]> {
+  async run(actor: string, options: PushRunOptions, refreshAfter = true): Promise<PushOutcome[]> {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > 256) throw invalidArgument("--concurrency must be from 1 to 256");
     if (!(options.timeoutMs >= 1000) || options.timeoutMs > 3_600_000) throw invalidArgument("--timeout must be from 1 to 3600 seconds");
     if (!Number.isInteger(options.retries) || options.retries < 0 || options.retries > 20) throw invalidArgument("--retries must be from 0 to 20");
@@ -238,7 +239,7 @@ export class PushService {
 
     const workers = Array.from({ length: Math.min(options.concurrency, Math.max(1, pending.size)) }, () => this.worker(actor, options, pending, report));
     await Promise.all(workers);
-    return writesTrustList(options.operation) && !options.signal?.aborted ? this.refreshStaleTrustLists(actor, options, outcomes) : outcomes;
+    return refreshAfter && writesTrustList(options.operation) && !options.signal?.aborted ? this.refreshStaleTrustLists(actor, options, outcomes) : outcomes;
   }
 
   /**
@@ -257,7 +258,7 @@ export class PushService {
     }
     if (stale.length === 0) return outcomes;
     options.onRefresh?.(stale.length);
-    const refreshed = await this.run(actor, { ...options, operation: "trustlist", selection: { applicationIds: stale.map((o) => o.applicationId) }, trustDeviceCertificate: false, onOutcome: undefined, onRefresh: undefined });
+    const refreshed = await this.run(actor, { ...options, operation: "trustlist", selection: { applicationIds: stale.map((o) => o.applicationId) }, trustDeviceCertificate: false, onOutcome: undefined }, false);
     const byId = new Map(refreshed.map((r) => [r.applicationId, r]));
     return outcomes.map((o) => {
       const r = byId.get(o.applicationId);
@@ -374,22 +375,22 @@ export class PushService {
   private async runAttempt(actor: string, claimed: PushJobRecord, app: ApplicationRecord, options: PushRunOptions): Promise<{ final: PushJobRecord } | { retryAtMs: number }> {
     const job = { ...claimed };
     const ctx: AttemptContext = { sessions: new Set(), stopped: null };
-    const stop = (why: string) => {
+    const stop = (by: "timeout" | "operator", why: string) => {
       if (ctx.stopped) return;
-      ctx.stopped = why;
+      ctx.stopped = { by, why };
       for (const s of ctx.sessions) void s.close();
     };
-    const timer = setTimeout(() => stop(`timed out after ${Math.round(options.timeoutMs / 1000)} s`), options.timeoutMs);
-    const onAbort = () => stop("stopped by the operator");
+    const timer = setTimeout(() => stop("timeout", `timed out after ${Math.round(options.timeoutMs / 1000)} s`), options.timeoutMs);
+    const onAbort = () => stop("operator", "stopped by the operator");
     options.signal?.addEventListener("abort", onAbort);
     try {
       await this.attempt(actor, job, app, options, ctx);
       const done: Partial<PushJobRecord> = { state: "succeeded", step: "verified", owner: null, leaseExpiresAtMs: null, reason: this.successText(job), lastStatus: null, finishedAtMs: this.clock.nowMs() };
-      await this.jobs.update(job.jobId, this.options.instanceId, done, this.clock.nowMs(), { ...pushAudit(actor, "PushSucceeded", app, `job=${job.jobId} operation=${job.operation} ${done.reason}`) });
+      await this.jobs.update(job.jobId, this.options.instanceId, done, this.clock.nowMs(), pushAudit(actor, "PushSucceeded", app, `job=${job.jobId} operation=${job.operation} ${done.reason}`));
       return { final: { ...job, ...done } };
     } catch (e) {
       if (e instanceof PushInterrupted && ctx.stopped === null) return { final: { ...job, state: "running", reason: `interrupted at step ${job.step}` } };
-      if (ctx.stopped === "stopped by the operator") {
+      if (ctx.stopped?.by === "operator") {
         const released: Partial<PushJobRecord> = { state: "queued", owner: null, leaseExpiresAtMs: null, reason: `stopped by the operator after step ${job.step}; run the push again to resume` };
         await this.jobs.update(job.jobId, this.options.instanceId, released, this.clock.nowMs());
         return { final: { ...job, ...released, state: "queued" } };
@@ -397,9 +398,9 @@ export class PushService {
       // A verification that ran out of time says what it saw; anything else cut short, where it was.
       const failure =
         ctx.stopped && !(e instanceof PushFailure && e.kind === "verification")
-          ? new PushFailure("timeout", `${ctx.stopped} at step "${nextStepText(job)}"`)
+          ? new PushFailure("timeout", `${ctx.stopped.why} at step "${nextStepText(job)}"`)
           : ctx.stopped
-            ? new PushFailure("verification", `${(e as PushFailure).message} (${ctx.stopped})`)
+            ? new PushFailure("verification", `${(e as PushFailure).message} (${ctx.stopped.why})`)
             : toFailure(e);
       const now = this.clock.nowMs();
       if (failure.retryable && job.attempts < job.maxAttempts) {
@@ -427,7 +428,7 @@ export class PushService {
 
   /** Records that `job` completed `step` (and more), unless it was stopped or lost meanwhile. */
   private async record(job: PushJobRecord, ctx: AttemptContext, change: Partial<PushJobRecord>): Promise<void> {
-    if (ctx.stopped) throw new PushFailure("timeout", ctx.stopped);
+    if (ctx.stopped) throw new PushFailure("timeout", ctx.stopped.why);
     Object.assign(job, change);
     const held = await this.jobs.update(job.jobId, this.options.instanceId, change, this.clock.nowMs());
     if (!held) throw new PushFailure("gds", "another instance took this job over (its lease had expired)");
@@ -450,7 +451,7 @@ export class PushService {
       let staged = false;
       let applied = false;
       try {
-        if (ctx.stopped) throw new PushFailure("timeout", ctx.stopped);
+        if (ctx.stopped) throw new PushFailure("timeout", ctx.stopped.why);
         const capabilities = await device.capabilities();
         let applyChangesRequired = false;
         if (writesTrustList(job.operation)) {

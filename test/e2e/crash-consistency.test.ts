@@ -16,7 +16,7 @@ after(() => killChildren());
 for (const backend of BACKENDS) {
   describe(`crash consistency of issuance (${backend}, built CLI)`, () => {
     it("SIGKILL at random moments during 200 concurrent issuances and revocations loses nothing a client received, repeats no serial, never lowers a CRL number", async () => {
-      const report = await runCrashScenario({ backend, total: 200, workers: 8, kills: 3, log: (l) => process.stderr.write(`${l}\n`) });
+      const report = await runCrashScenario({ backend, total: 200, workers: 6, kills: 3, log: (l) => process.stderr.write(`${l}\n`) });
       const { problems, ...figures } = report;
       process.stderr.write(`${JSON.stringify(figures)}\n`);
       assert.deepEqual(problems, []);

@@ -153,19 +153,24 @@ export async function runCrashScenario(o: CrashScenarioOptions): Promise<CrashRe
   // An administrator revokes a received certificate now and then; a call cut by a kill has an unknown outcome.
   const revoker = async (): Promise<void> => {
     const pki = await tempDir("crash-revoker");
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 150));
     try {
       while (revoking) {
-        await new Promise((resolve) => setTimeout(resolve, 150));
-        const candidate = load?.received.find((r) => !revoked.has(r.serial) && r.receivedAtMs < Date.now() - 100);
-        if (!candidate || !server) continue;
         try {
+          // One session for as long as the server lives; a kill ends it and the next one starts.
           await withDirectory(`opc.tcp://127.0.0.1:${port}`, dataDir, pki, admin, async (d) => {
-            revoked.set(candidate.serial, "unknown");
-            await new CertificateClient(d).revokeCertificate(candidate.applicationId, candidate.der);
-            revoked.set(candidate.serial, "answered");
+            while (revoking) {
+              await pause();
+              const candidate = load?.received.find((r) => !revoked.has(r.serial) && r.receivedAtMs < Date.now() - 100);
+              if (!candidate) continue;
+              revoked.set(candidate.serial, "unknown");
+              await new CertificateClient(d).revokeCertificate(candidate.applicationId, candidate.der);
+              revoked.set(candidate.serial, "answered");
+            }
           });
         } catch {
-          // The server died under the call: the outcome stays unknown.
+          // The server died under the call: its outcome stays unknown.
+          await pause();
         }
       }
     } finally {
