@@ -237,8 +237,8 @@ for (const backend of BACKENDS) {
       const crashing = await openServices(config, undefined, {
         push: {
           instanceId: "instance-that-dies",
-          // Its lease outlives it by 10 s: long enough to see another run keep off, short for a test.
-          policy: { regeneratePrivateKey: true, retry: { firstDelayMs: 500, maxDelayMs: 500 }, leaseMarginMs: 10_000, pollIntervalMs: 100, verifyPollMs: 200 },
+          // Its lease outlives it by 20 s: long enough to see another run (a CLI process) keep off on a busy machine, short for a test.
+          policy: { regeneratePrivateKey: true, retry: { firstDelayMs: 500, maxDelayMs: 500 }, leaseMarginMs: 20_000, pollIntervalMs: 100, verifyPollMs: 200 },
           afterStep: (_job, step) => {
             if (step === "certificate-issued") throw new PushInterrupted("simulated crash after signing");
           },
