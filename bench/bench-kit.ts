@@ -156,24 +156,31 @@ export interface Rate {
 export async function concurrent(count: number, width: number, op: (i: number, worker: number) => Promise<unknown>): Promise<Rate> {
   let next = 0;
   let failed = false;
+  return measured(count, () =>
+    Promise.all(
+      Array.from({ length: width }, async (_, worker) => {
+        while (!failed) {
+          const i = next++;
+          if (i >= count) return;
+          try {
+            await op(i, worker);
+          } catch (e) {
+            failed = true;
+            throw e;
+          }
+        }
+      }),
+    ),
+  );
+}
+
+/** The Rate of `work`, which makes `count` calls: wall time, and what this process spent meanwhile. */
+export async function measured(count: number, work: () => Promise<unknown>): Promise<Rate> {
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpuMs();
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: width }, async (_, worker) => {
-      while (!failed) {
-        const i = next++;
-        if (i >= count) return;
-        try {
-          await op(i, worker);
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-      }
-    }),
-  );
+  await work();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000;
