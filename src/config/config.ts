@@ -12,11 +12,11 @@ export interface GdsConfig {
   databaseUrl?: string;
   /** TCP port; default 58810, the port of the OPC Foundation's GDS. 0 picks a free one. */
   port: number;
-  /** Address to listen on (`--host`); all interfaces when absent. Also the endpoint host name. */
+  /** Address to listen on (`--host`); all interfaces when absent. Also the endpoint host name, unless a public host is set. */
   host?: string;
   /** Host name in endpoint URLs and in the server certificate; the machine's name by default. */
   hostname: string;
-  /** ApplicationUri of the GDS itself: `urn:<hostname>:opcua-gds`. */
+  /** ApplicationUri of the GDS itself: `urn:<public host, or this machine's name>:opcua-gds`. */
   applicationUri: string;
   productUri: string;
   applicationName: string;
@@ -85,6 +85,8 @@ export interface ConfigFlags {
   db?: string;
   port?: string | number;
   host?: string;
+  /** Name clients reach this GDS by, when it differs from --host (a load balancer's name). */
+  publicHost?: string;
   strictTrust?: boolean;
   approval?: string;
 }
@@ -168,7 +170,10 @@ function parseCaKeySize(value: string | undefined): 2048 | 3072 | 4096 {
 
 /** Resolves flags over environment over defaults. */
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): GdsConfig {
-  const hostname = flags.host ?? os.hostname();
+  // Several instances behind one address are one GDS to their clients: the shared name goes into
+  // endpoint URLs, the ApplicationUri and the certificate, whatever machine each instance runs on.
+  const publicHost = flags.publicHost ?? (env.OPCUA_GDS_PUBLIC_HOST || undefined);
+  const hostname = publicHost ?? flags.host ?? os.hostname();
   const databaseUrl = flags.db ?? (env.OPCUA_GDS_DB || undefined);
   const maxMessageSize = integerSetting(env, "OPCUA_GDS_MAX_MESSAGE_SIZE", 16 * MIB, 64 * 1024, 128 * MIB);
   return {
@@ -177,7 +182,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     port: parsePort(flags.port ?? env.OPCUA_GDS_PORT),
     host: flags.host,
     hostname,
-    applicationUri: `urn:${os.hostname()}:opcua-gds`,
+    applicationUri: `urn:${publicHost ?? os.hostname()}:opcua-gds`,
     productUri: "urn:opcua-gds",
     applicationName: "opcua-gds",
     strictTrust: flags.strictTrust ?? false,

@@ -38,6 +38,16 @@ describe("configuration (flags over environment over defaults)", () => {
     assert.equal(set.maxRejectedCertificates, 10);
     assert.equal(resolveConfig({}, { OPCUA_GDS_MAX_CHUNK_COUNT: "64" }).maxChunkCount, 64);
   });
+  it("a public host names the GDS for its clients (endpoint host, ApplicationUri) while --host stays the listening address", () => {
+    const plain = resolveConfig({ host: "10.0.0.5" }, {});
+    assert.equal(plain.hostname, "10.0.0.5");
+    const shared = resolveConfig({ host: "10.0.0.5" }, { OPCUA_GDS_PUBLIC_HOST: "gds.plant1.example" });
+    assert.equal(shared.host, "10.0.0.5");
+    assert.equal(shared.hostname, "gds.plant1.example");
+    assert.equal(shared.applicationUri, "urn:gds.plant1.example:opcua-gds");
+    assert.equal(resolveConfig({ publicHost: "gds-b" }, { OPCUA_GDS_PUBLIC_HOST: "gds-a" }).applicationUri, "urn:gds-b:opcua-gds");
+  });
+
   it("the environment sets what the flags do not; flags win", () => {
     const env = { OPCUA_GDS_DB: "postgres://gds@db/gds", OPCUA_GDS_APPROVAL: "manual", OPCUA_GDS_CERT_LIFETIME_DAYS: "30", OPCUA_GDS_MAX_SESSIONS: "50", OPCUA_GDS_CA_KEY_SIZE: "3072" };
     const c = resolveConfig({ approval: "auto" }, env);
