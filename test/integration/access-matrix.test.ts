@@ -10,7 +10,7 @@ import { readTrustList, trustListMethods } from "../../src/client/trust-list-rea
 import { formatApplicationId } from "../../src/domain/application-id";
 import type { ApplicationFields } from "../../src/domain/application";
 import { CERTIFICATE_GROUPS } from "../../src/domain/certificate-groups";
-import type { Role } from "../../src/domain/roles";
+import { ROLES, type Role } from "../../src/domain/roles";
 import { encodeTrustList } from "../../src/encoding/trust-list-encoding";
 import { OPCUA_GDS_IDS, OPCUA_GDS_NAMESPACE_URI } from "../../src/opcua/request-administration";
 import type { Requester } from "../../src/services/certificate-service";
@@ -33,105 +33,114 @@ import { CallFailed, SC, TestCa, applyChanges, createSigningRequest, getRejected
  * status name without "Bad" (the answer an authorized caller gets from a read-only TrustList).
  * "a/b" is a over Sign, b over SignAndEncrypt; a single code holds for both.
  *
- * Sources: ../shared GDS-REFERENCE.md (roles, SignAndEncrypt for pull and push management), the
+ * Callers (columns): anonymous and the users hold no application certificate of the GDS (the test
+ * client's own, self-signed); "no roles" is an authenticated user without roles, the role columns a
+ * user holding exactly that role (every role of src/domain/roles.ts has one); self:own is an
+ * anonymous session presenting the certificate the GDS issued to a registered client application,
+ * acting on that application, self:other the same session acting on another application; revoked
+ * presents a GDS-issued certificate that was revoked.
+ *
+ * Sources: GDS-REFERENCE.md of the issue (roles, SignAndEncrypt for pull and push management), the
  * README's decisions (finding, querying and GetApplication open to every session; None serves
  * discovery only), OPC 10000-12 1.05 and the UA-.NETStandard GDS where the reference is silent.
  */
 const EXPECTED = `
-row                                                 | anonymous | no roles  | Discovery | CAAdmin      | RAAdmin   | Security     | self:own     | self:other   | revoked
+row                                                 | anonymous | no roles  | Discovery | CAAdmin      | RAAdmin   | Security          | self:own     | self:other   | revoked
 # Directory: finding and reading records is open; changes need a signed channel.
-Directory.FindApplications                          | ok        | ok        | ok        | ok           | ok        | ok           | ok           | ok           | refused
+Directory.FindApplications                          | ok        | ok        | ok        | ok           | ok        | ok                | ok           | ok           | refused
 # GetApplication is open like FindApplications, which returns the same record to anyone (README).
-Directory.GetApplication                            | ok        | ok        | ok        | ok           | ok        | ok           | ok           | ok           | refused
-Directory.QueryApplications                         | ok        | ok        | ok        | ok           | ok        | ok           | ok           | ok           | refused
-Directory.QueryServers                              | ok        | ok        | ok        | ok           | ok        | ok           | ok           | ok           | refused
+Directory.GetApplication                            | ok        | ok        | ok        | ok           | ok        | ok                | ok           | ok           | refused
+Directory.QueryApplications                         | ok        | ok        | ok        | ok           | ok        | ok                | ok           | ok           | refused
+Directory.QueryServers                              | ok        | ok        | ok        | ok           | ok        | ok                | ok           | ok           | refused
 # No onboarding window is open: registering is for DiscoveryAdmin only.
-Directory.RegisterApplication                       | deny      | deny      | ok        | deny         | deny      | deny         | deny         | deny         | refused
-Directory.UpdateApplication                         | deny      | deny      | ok        | deny         | deny      | deny         | ok           | deny         | refused
-Directory.UnregisterApplication                     | deny      | deny      | ok        | deny         | deny      | deny         | ok           | deny         | refused
+Directory.RegisterApplication                       | deny      | deny      | ok        | deny         | deny      | deny              | deny         | deny         | refused
+Directory.UpdateApplication                         | deny      | deny      | ok        | deny         | deny      | deny              | ok           | deny         | refused
+Directory.UnregisterApplication                     | deny      | deny      | ok        | deny         | deny      | deny              | ok           | deny         | refused
 # Pull management (§7.9): SignAndEncrypt, then CertificateAuthorityAdmin or the application itself.
-Directory.StartSigningRequest                       | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny    | mode/ok      | mode/deny    | refused
-Directory.StartNewKeyPairRequest                    | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny    | mode/ok      | mode/deny    | refused
+Directory.StartSigningRequest                       | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny         | mode/ok      | mode/deny    | refused
+Directory.StartNewKeyPairRequest                    | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny         | mode/ok      | mode/deny    | refused
 # FinishRequest of a request another client made: only an admin or the application collects it.
-Directory.FinishRequest                             | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny    | mode/ok      | mode/deny    | refused
-Directory.GetCertificateGroups                      | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny    | mode/ok      | mode/deny    | refused
-Directory.GetTrustList                              | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny    | mode/ok      | mode/deny    | refused
-Directory.GetCertificateStatus                      | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny    | mode/ok      | mode/deny    | refused
-Directory.GetCertificates                           | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny    | mode/ok      | mode/deny    | refused
+Directory.FinishRequest                             | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny         | mode/ok      | mode/deny    | refused
+Directory.GetCertificateGroups                      | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny         | mode/ok      | mode/deny    | refused
+Directory.GetTrustList                              | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny         | mode/ok      | mode/deny    | refused
+Directory.GetCertificateStatus                      | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny         | mode/ok      | mode/deny    | refused
+Directory.GetCertificates                           | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny         | mode/ok      | mode/deny    | refused
 # Revocation is the CA's business: an application cannot revoke even its own certificates.
-Directory.RevokeCertificate                         | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny    | mode/deny    | mode/deny    | refused
+Directory.RevokeCertificate                         | mode/deny | mode/deny | mode/deny | mode/ok      | mode/deny | mode/deny         | mode/deny    | mode/deny    | refused
 # CheckRevocationStatus: any session on an authenticated channel.
-Directory.CheckRevocationStatus                     | ok        | ok        | ok        | ok           | ok        | ok           | ok           | ok           | refused
+Directory.CheckRevocationStatus                     | ok        | ok        | ok        | ok           | ok        | ok                | ok           | ok           | refused
 # The approval desk (opcua-gds namespace): SignAndEncrypt and RegistrationAuthorityAdmin.
-CertificateRequests.ListRequests                    | mode/deny | mode/deny | mode/deny | mode/deny    | mode/ok   | mode/deny    | mode/deny    | mode/deny    | refused
-CertificateRequests.ApproveRequest                  | mode/deny | mode/deny | mode/deny | mode/deny    | mode/ok   | mode/deny    | mode/deny    | mode/deny    | refused
-CertificateRequests.RejectRequest                   | mode/deny | mode/deny | mode/deny | mode/deny    | mode/ok   | mode/deny    | mode/deny    | mode/deny    | refused
+CertificateRequests.ListRequests                    | mode/deny | mode/deny | mode/deny | mode/deny    | mode/ok   | mode/deny         | mode/deny    | mode/deny    | refused
+CertificateRequests.ApproveRequest                  | mode/deny | mode/deny | mode/deny | mode/deny    | mode/ok   | mode/deny         | mode/deny    | mode/deny    | refused
+CertificateRequests.RejectRequest                   | mode/deny | mode/deny | mode/deny | mode/deny    | mode/ok   | mode/deny         | mode/deny    | mode/deny    | refused
 # The groups' TrustLists (§7.8.2.1 "an Administrative user ... or an Application that can only access
 # the TrustList assigned to it"): the reference card is silent, so as the UA-.NETStandard GDS
 # (HasTrustListAccess): CertificateAuthorityAdmin, SecurityAdmin, or the application for its own
 # groups (a client application belongs to DefaultApplicationGroup only). A signed channel suffices:
 # the content is public. A TrustList names no application, so self:other is the self:own session.
 # Authorized callers meet the read-only file: Bad_NotWritable, Write on a read handle Bad_InvalidState.
-DefaultApplicationGroup.TrustList.Open(Read)        | deny      | deny      | deny      | ok           | deny      | ok           | ok           | ok           | refused
-DefaultApplicationGroup.TrustList.Open(Write)       | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | NotWritable  | NotWritable  | refused
-DefaultApplicationGroup.TrustList.OpenWithMasks     | deny      | deny      | deny      | ok           | deny      | ok           | ok           | ok           | refused
-DefaultApplicationGroup.TrustList.Read              | deny      | deny      | deny      | ok           | deny      | ok           | ok           | ok           | refused
-DefaultApplicationGroup.TrustList.GetPosition       | deny      | deny      | deny      | ok           | deny      | ok           | ok           | ok           | refused
-DefaultApplicationGroup.TrustList.SetPosition       | deny      | deny      | deny      | ok           | deny      | ok           | ok           | ok           | refused
-DefaultApplicationGroup.TrustList.Close             | deny      | deny      | deny      | ok           | deny      | ok           | ok           | ok           | refused
-DefaultApplicationGroup.TrustList.Write             | deny      | deny      | deny      | InvalidState | deny      | InvalidState | InvalidState | InvalidState | refused
-DefaultApplicationGroup.TrustList.CloseAndUpdate    | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | NotWritable  | NotWritable  | refused
-DefaultApplicationGroup.TrustList.AddCertificate    | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | NotWritable  | NotWritable  | refused
-DefaultApplicationGroup.TrustList.RemoveCertificate | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | NotWritable  | NotWritable  | refused
-DefaultHttpsGroup.TrustList.Open(Read)              | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.Open(Write)             | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.OpenWithMasks           | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.Read                    | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.GetPosition             | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.SetPosition             | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.Close                   | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.Write                   | deny      | deny      | deny      | InvalidState | deny      | InvalidState | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.CloseAndUpdate          | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.AddCertificate          | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | deny         | deny         | refused
-DefaultHttpsGroup.TrustList.RemoveCertificate       | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.Open(Read)          | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.Open(Write)         | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.OpenWithMasks       | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.Read                | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.GetPosition         | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.SetPosition         | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.Close               | deny      | deny      | deny      | ok           | deny      | ok           | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.Write               | deny      | deny      | deny      | InvalidState | deny      | InvalidState | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.CloseAndUpdate      | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.AddCertificate      | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | deny         | deny         | refused
-DefaultUserTokenGroup.TrustList.RemoveCertificate   | deny      | deny      | deny      | NotWritable  | deny      | NotWritable  | deny         | deny         | refused
+DefaultApplicationGroup.TrustList.Open(Read)        | deny      | deny      | deny      | ok           | deny      | ok                | ok           | ok           | refused
+DefaultApplicationGroup.TrustList.Open(Write)       | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | NotWritable  | NotWritable  | refused
+DefaultApplicationGroup.TrustList.OpenWithMasks     | deny      | deny      | deny      | ok           | deny      | ok                | ok           | ok           | refused
+DefaultApplicationGroup.TrustList.Read              | deny      | deny      | deny      | ok           | deny      | ok                | ok           | ok           | refused
+DefaultApplicationGroup.TrustList.GetPosition       | deny      | deny      | deny      | ok           | deny      | ok                | ok           | ok           | refused
+DefaultApplicationGroup.TrustList.SetPosition       | deny      | deny      | deny      | ok           | deny      | ok                | ok           | ok           | refused
+DefaultApplicationGroup.TrustList.Close             | deny      | deny      | deny      | ok           | deny      | ok                | ok           | ok           | refused
+DefaultApplicationGroup.TrustList.Write             | deny      | deny      | deny      | InvalidState | deny      | InvalidState      | InvalidState | InvalidState | refused
+DefaultApplicationGroup.TrustList.CloseAndUpdate    | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | NotWritable  | NotWritable  | refused
+DefaultApplicationGroup.TrustList.AddCertificate    | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | NotWritable  | NotWritable  | refused
+DefaultApplicationGroup.TrustList.RemoveCertificate | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | NotWritable  | NotWritable  | refused
+DefaultHttpsGroup.TrustList.Open(Read)              | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.Open(Write)             | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.OpenWithMasks           | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.Read                    | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.GetPosition             | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.SetPosition             | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.Close                   | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.Write                   | deny      | deny      | deny      | InvalidState | deny      | InvalidState      | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.CloseAndUpdate          | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.AddCertificate          | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | deny         | deny         | refused
+DefaultHttpsGroup.TrustList.RemoveCertificate       | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.Open(Read)          | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.Open(Write)         | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.OpenWithMasks       | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.Read                | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.GetPosition         | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.SetPosition         | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.Close               | deny      | deny      | deny      | ok           | deny      | ok                | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.Write               | deny      | deny      | deny      | InvalidState | deny      | InvalidState      | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.CloseAndUpdate      | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.AddCertificate      | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | deny         | deny         | refused
+DefaultUserTokenGroup.TrustList.RemoveCertificate   | deny      | deny      | deny      | NotWritable  | deny      | NotWritable       | deny         | deny         | refused
 # The GDS's own ServerConfiguration (§7.10): SignAndEncrypt and SecurityAdmin for every member,
 # reading its trust list included (it is the channel trust store). Rows run in this order within a
 # session: AddCertificate/RemoveCertificate before a transaction exists, CancelChanges before
 # ApplyChanges so that nothing is applied.
-ServerConfiguration.TrustList.Open(Read)            | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.Open(Write)           | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.OpenWithMasks         | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.Read                  | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.GetPosition           | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.SetPosition           | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.Close                 | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.AddCertificate        | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.RemoveCertificate     | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.Write                 | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.TrustList.CloseAndUpdate        | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.CreateSigningRequest            | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.GetRejectedList                 | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.Open(Read)            | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.Open(Write)           | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.OpenWithMasks         | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.Read                  | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.GetPosition           | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.SetPosition           | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.Close                 | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.AddCertificate        | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.RemoveCertificate     | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.Write                 | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.TrustList.CloseAndUpdate        | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.CreateSigningRequest            | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.GetRejectedList                 | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
 # GetCertificates (1.05) is bound only when the NodeSet has it (node-opcua 2.182's has not): the row
 # is skipped, with a diagnostic, when the method is absent.
-ServerConfiguration.GetCertificates                 | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.UpdateCertificate               | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.CancelChanges                   | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
-ServerConfiguration.ApplyChanges                    | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok      | mode/deny    | mode/deny    | refused
+ServerConfiguration.GetCertificates                 | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.UpdateCertificate               | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.CancelChanges                   | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+ServerConfiguration.ApplyChanges                    | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/ok           | mode/deny    | mode/deny    | refused
+# ResetToServerDefaults is not offered: a SecurityAdmin on SignAndEncrypt learns Bad_NotSupported (left
+# unbound, node-opcua answered Bad_InternalError to every session, anonymous over Sign included).
+ServerConfiguration.ResetToServerDefaults           | mode/deny | mode/deny | mode/deny | mode/deny    | mode/deny | mode/NotSupported | mode/deny    | mode/deny    | refused
 # There is no None endpoint: a session over None cannot be created, whoever asks.
-(session over None)                                 | nosession | nosession | nosession | nosession    | nosession | nosession    | nosession    | nosession    | nosession
+(session over None)                                 | nosession | nosession | nosession | nosession    | nosession | nosession         | nosession    | nosession    | nosession
 `;
-
 
 const CALLERS = ["anonymous", "no roles", "Discovery", "CAAdmin", "RAAdmin", "Security", "self:own", "self:other", "revoked"] as const;
 type CallerName = (typeof CALLERS)[number];
@@ -162,6 +171,7 @@ type Matrix = Map<string, Map<CallerName, Partial<Record<ChannelOrNone, string>>
 function parseExpected(text: string): Matrix {
   const matrix: Matrix = new Map();
   const lines = text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  assert.deepEqual(lines[0].split("|").map((c) => c.trim()).slice(1), [...CALLERS], "EXPECTED's columns are the callers, in order");
   for (const line of lines.slice(1)) {
     const [row, ...cells] = line.split("|").map((c) => c.trim());
     assert.equal(cells.length, CALLERS.length, `EXPECTED row ${row} has ${cells.length} cells, not ${CALLERS.length}`);
@@ -362,6 +372,8 @@ function trustListCases(prefix: string, trustListOf: (f: Fixture) => NodeId, wri
 
 const SERVER_CONFIGURATION = NodeId.resolveNodeId(SC.object);
 const SERVER_TRUST_LIST = NodeId.resolveNodeId(SC.trustList);
+/** ServerConfiguration.ResetToServerDefaults (ns0, 1.05). */
+const RESET_TO_SERVER_DEFAULTS = "ns=0;i=25709";
 const certificateClient = (cell: Cell) => new CertificateClient(cell.open.directory);
 
 const CASES: Case[] = [
@@ -405,6 +417,10 @@ const CASES: Case[] = [
   { row: "ServerConfiguration.UpdateCertificate", run: (cell, f) => statusOf(updateCertificate(cell.open.session, f.gdsCertificate, [f.caCertificate])) },
   { row: "ServerConfiguration.CancelChanges", run: async (cell, f) => (await invoke(cell, f, SERVER_CONFIGURATION, "CancelChanges")).status },
   { row: "ServerConfiguration.ApplyChanges", run: (cell) => statusOf(applyChanges(cell.open.session)) },
+  {
+    row: "ServerConfiguration.ResetToServerDefaults",
+    run: async (cell) => (await cell.open.session.call({ objectId: SERVER_CONFIGURATION, methodId: NodeId.resolveNodeId(RESET_TO_SERVER_DEFAULTS) })).statusCode,
+  },
 ];
 
 /** How `caller` connects (its channel aside). */
@@ -591,6 +607,7 @@ for (const backend of BACKENDS) {
     });
 
     it("every method answers every caller over None, Sign and SignAndEncrypt as the expected table says", async (t) => {
+      for (const role of ROLES) assert.ok(Object.values(USERS).some((u) => u.roles.length === 1 && u.roles[0] === role), `no caller holds exactly the role ${role}`);
       const expected = parseExpected(EXPECTED);
       const order = [...expected.keys()];
       for (const c of CASES) assert.ok(expected.has(c.row), `EXPECTED has no row ${c.row}`);
