@@ -442,7 +442,7 @@ function appOf(caller: CallerName, channel: Channel, f: Fixture): App {
 /** The session a caller uses on a channel: self:own and self:other are one application's session. */
 const sessionKey = (caller: CallerName, channel: Channel) => `${caller.startsWith("self:") ? "self" : caller} ${channel}`;
 
-async function withTimeoutPoll(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<boolean> {
+async function pollUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
@@ -495,7 +495,7 @@ async function makeFixture(gds: TestGds, scratch: string): Promise<{ fixture: Fi
       f.methods.set(object.toString(), await trustListMethods(admin.session, object));
     }
     // The revocation reaches the channel trust within seconds: wait until the revoked certificate is refused.
-    await withTimeoutPoll("the revoked application certificate is refused", 30_000, async () => {
+    await pollUntil("the revoked application certificate is refused", 30_000, async () => {
       try {
         await (await openGdsSession(gds, { application: revoked })).close();
         return false;
