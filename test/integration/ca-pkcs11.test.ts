@@ -18,6 +18,7 @@ import { makeCsr, testKeyPair } from "../helpers/certificates";
 import { cli, cliJson, killChildren, setCliWorkDir, startServer, stopServer, withDirectory, type RunningServer } from "../helpers/cli";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { tempDir } from "../helpers/gds-fixture";
+import { certifyKey, makeOfflineRoot, signRequest } from "../helpers/offline-root";
 import { serverRecord } from "../helpers/records";
 
 // dist/test/integration -> test-devices (outside dist)
@@ -49,6 +50,7 @@ interface Pkcs11 {
   C_FindObjectsFinal(session: Buffer): void;
   C_GetAttributeValue(session: Buffer, object: Buffer, template: { type: number }[]): { type: number; value: Buffer }[];
   C_GenerateKey(session: Buffer, mechanism: { mechanism: number }, template: { type: number; value?: unknown }[]): Buffer;
+  C_GenerateKeyPair(session: Buffer, mechanism: { mechanism: number }, publicTemplate: { type: number; value?: unknown }[], privateTemplate: { type: number; value?: unknown }[]): { publicKey: Buffer; privateKey: Buffer };
   C_WrapKey(session: Buffer, mechanism: { mechanism: number }, wrappingKey: Buffer, key: Buffer, out: Buffer): Buffer;
 }
 type Pkcs11Module = { PKCS11: new () => Pkcs11 } & Record<string, number>;
@@ -89,8 +91,8 @@ function ckr(e: unknown): string {
   return /^(CKR_[A-Z_]+)/.exec((e as Error).message)?.[1] ?? `not a PKCS#11 error: ${(e as Error).message}`;
 }
 
-/** Opens the token through pkcs11js (in this process, independently of the product) and reads what it says about `labels`. */
-function readToken(conf: string, tokenLabel: string, labels: string[]): Map<string, KeyFacts> {
+/** Runs `work` on a logged-in session of the token, opened through pkcs11js in this process, independently of the product. */
+function withTokenSession<T>(conf: string, tokenLabel: string, work: (p: Pkcs11, session: Buffer, k: Pkcs11Module) => T): T {
   const k = pkcs11js as Pkcs11Module;
   process.env.SOFTHSM2_CONF = conf;
   const p = new k.PKCS11();
@@ -101,6 +103,34 @@ function readToken(conf: string, tokenLabel: string, labels: string[]): Map<stri
     assert.ok(slot, `token ${tokenLabel} is there`);
     const session = p.C_OpenSession(slot, k.CKF_SERIAL_SESSION | k.CKF_RW_SESSION);
     p.C_Login(session, k.CKU_USER, PIN);
+    return work(p, session, k);
+  } finally {
+    p.C_Finalize();
+    p.close();
+  }
+}
+
+/** What the token's administrator does with their own tools: an RSA-2048 key pair in the token; returns its SPKI. */
+function generateTokenKey(conf: string, tokenLabel: string, label: string, extractable: boolean): Buffer {
+  return withTokenSession(conf, tokenLabel, (p, session, k) => {
+    const common = [
+      { type: k.CKA_TOKEN, value: true },
+      { type: k.CKA_LABEL, value: label },
+    ];
+    const keys = p.C_GenerateKeyPair(
+      session,
+      { mechanism: k.CKM_RSA_PKCS_KEY_PAIR_GEN },
+      [...common, { type: k.CKA_VERIFY, value: true }, { type: k.CKA_MODULUS_BITS, value: 2048 }, { type: k.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }],
+      [...common, { type: k.CKA_PRIVATE, value: true }, { type: k.CKA_SIGN, value: true }, { type: k.CKA_SENSITIVE, value: true }, { type: k.CKA_EXTRACTABLE, value: extractable }],
+    );
+    const [n, e] = p.C_GetAttributeValue(session, keys.publicKey, [{ type: k.CKA_MODULUS }, { type: k.CKA_PUBLIC_EXPONENT }]).map((a) => a.value.toString("base64url"));
+    return createPublicKey({ key: { kty: "RSA", n, e }, format: "jwk" }).export({ type: "spki", format: "der" });
+  });
+}
+
+/** Reads what the token says about the private keys labelled `labels`. */
+function readToken(conf: string, tokenLabel: string, labels: string[]): Map<string, KeyFacts> {
+  return withTokenSession(conf, tokenLabel, (p, session, k) => {
     const wrappingKey = p.C_GenerateKey(session, { mechanism: k.CKM_AES_KEY_GEN }, [
       { type: k.CKA_CLASS, value: k.CKO_SECRET_KEY },
       { type: k.CKA_VALUE_LEN, value: 32 },
@@ -135,10 +165,7 @@ function readToken(conf: string, tokenLabel: string, labels: string[]): Map<stri
       facts.set(label, { sensitive, extractable, neverExtractable, alwaysSensitive, canSign, modulusBits: modulus.value.length * 8, readPrivateExponent, wrap });
     }
     return facts;
-  } finally {
-    p.C_Finalize();
-    p.close();
-  }
+  });
 }
 
 /** Every regular file under `dir`. */
@@ -179,8 +206,8 @@ describe("CA key in a PKCS#11 token (SoftHSM2)", { skip }, () => {
     await fs.mkdir(path.join(root, "tokens"), { mode: 0o700 });
     conf = path.join(root, "softhsm2.conf");
     await fs.writeFile(conf, `directories.tokendir = ${path.join(root, "tokens")}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-    for (const backend of BACKENDS) {
-      execFileSync("softhsm2-util", ["--init-token", "--free", "--label", `gds-${backend}`, "--pin", PIN, "--so-pin", SO_PIN], { env: { ...process.env, SOFTHSM2_CONF: conf }, stdio: "ignore" });
+    for (const name of [...BACKENDS, "admin"]) {
+      execFileSync("softhsm2-util", ["--init-token", "--free", "--label", `gds-${name}`, "--pin", PIN, "--so-pin", SO_PIN], { env: { ...process.env, SOFTHSM2_CONF: conf }, stdio: "ignore" });
     }
   });
 
@@ -313,4 +340,67 @@ describe("CA key in a PKCS#11 token (SoftHSM2)", { skip }, () => {
       }
     });
   }
+
+  it("ca csr generates the pending key in the token and ca install makes it the CA; ca import --pkcs11-key takes a key the token's administrator made, and refuses an extractable one", { timeout: 600_000 }, async () => {
+    const dataDir = path.join(root, "data-admin");
+    const env = tokenEnv("admin");
+    await cliJson(["init", "--data", dataDir, "--json"], { env });
+    const offlineRoot = await makeOfflineRoot();
+    const rootFile = path.join(root, "offline-root.pem");
+    await fs.writeFile(rootFile, offlineRoot.certificate.toString("pem"));
+
+    // A subordinate CA whose key is generated in the token for the request.
+    const csrFile = path.join(root, "gds-ca.csr");
+    const csr = await cli(["ca", "csr", "--data", dataDir, "--out", csrFile], { env });
+    assert.equal(csr.code, 0, csr.stderr);
+    const folder = path.join(dataDir, "ca", "DefaultApplicationGroup", "RsaSha256ApplicationCertificateType");
+    const pending = JSON.parse(await fs.readFile(path.join(folder, "ca.pending.key.pkcs11.json"), "utf8")) as { label: string };
+    await assert.rejects(fs.access(path.join(folder, "ca.pending.key.pem")), "a pending key file beside the token key");
+    const signed = await signRequest(offlineRoot, await fs.readFile(csrFile, "utf8"), true);
+    const signedFile = path.join(root, "gds-ca.pem");
+    await fs.writeFile(signedFile, signed.toString("pem"));
+    const installed = await cliJson<{ kind: string; keyStorage: { kind: string; label: string }; serverCertificateReissued: boolean }>(["ca", "install", signedFile, "--chain", rootFile, "--data", dataDir, "--json"], { env });
+    assert.equal(installed.kind, "subordinate");
+    assert.deepEqual(installed.keyStorage, { kind: "pkcs11", token: "gds-admin", label: pending.label });
+    assert.equal(installed.serverCertificateReissued, true);
+    await assert.rejects(fs.access(path.join(folder, "ca.pending.key.pkcs11.json")), "the pending reference is gone once installed");
+    // The GDS's own certificate, issued again by the subordinate (signed in the token), chains to the offline root.
+    const serverPem = path.join(dataDir, "server-pki", "own", "certs", "gds-server.pem");
+    assert.match(openssl(["verify", "-CAfile", rootFile, "-untrusted", path.join(folder, "ca.cert.pem"), serverPem]), /OK/);
+
+    // A key the token's administrator made, certified by the root for the HTTPS group.
+    const adminSpki = generateTokenKey(conf, "gds-admin", "plant1-https-ca", false);
+    const httpsCa = await certifyKey(offlineRoot, "CN=Plant 1 HTTPS CA, O=Plant 1", new Uint8Array(adminSpki), true);
+    const httpsFile = path.join(root, "https-ca.pem");
+    await fs.writeFile(httpsFile, httpsCa.toString("pem"));
+    const imported = await cliJson<{ keyStorage: { kind: string; label: string } }>(["ca", "import", "--group", "DefaultHttpsGroup", "--cert", httpsFile, "--chain", rootFile, "--pkcs11-key", "plant1-https-ca", "--data", dataDir, "--json"], { env });
+    assert.deepEqual(imported.keyStorage, { kind: "pkcs11", token: "gds-admin", label: "plant1-https-ca" });
+    assert.ok(!(await filesUnder(path.join(dataDir, "ca", "DefaultHttpsGroup"))).some((f) => path.basename(f) === "ca.key.pem"), "the HTTPS group kept a key file");
+
+    // An extractable key could be wrapped out of the token: refused, and the group's CA stays as it was.
+    const weakSpki = generateTokenKey(conf, "gds-admin", "plant1-weak", true);
+    const weakFile = path.join(root, "weak-ca.pem");
+    await fs.writeFile(weakFile, (await certifyKey(offlineRoot, "CN=Weak CA", new Uint8Array(weakSpki), true)).toString("pem"));
+    const refused = await cli(["ca", "import", "--group", "DefaultUserTokenGroup", "--cert", weakFile, "--chain", rootFile, "--pkcs11-key", "plant1-weak", "--data", dataDir], { env });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /is extractable \(CKA_EXTRACTABLE\)/);
+    const missing = await cli(["ca", "import", "--group", "DefaultUserTokenGroup", "--cert", weakFile, "--pkcs11-key", "no-such-key", "--data", dataDir], { env });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /holds no private key labelled "no-such-key"/);
+
+    // Every CA loads again from the token (keys match their certificates), and ca show says where each key is.
+    await cliJson(["init", "--data", dataDir, "--json"], { env });
+    const show = await cliJson<{ group: string; kind: string; keyStorage: { kind: string; label: string } }[]>(["ca", "show", "--data", dataDir, "--json"], { env });
+    assert.deepEqual(
+      show.map((d) => [d.group, d.kind, d.keyStorage.label]),
+      [
+        ["DefaultApplicationGroup", "subordinate", pending.label],
+        ["DefaultHttpsGroup", "subordinate", "plant1-https-ca"],
+        ["DefaultUserTokenGroup", "self-signed", "opcua-gds/DefaultUserTokenGroup/UserCertificateType"],
+      ],
+    );
+    const facts = readToken(conf, "gds-admin", [pending.label]);
+    assert.equal(facts.get(pending.label)?.extractable, false, "the key ca csr generated is not extractable");
+    assert.equal(facts.get(pending.label)?.wrap, "CKR_KEY_UNEXTRACTABLE");
+  });
 });
