@@ -13,7 +13,10 @@ import { X509Certificate, createPrivateKey, createPublicKey, randomBytes } from 
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { CertificateAuthority } from "../../src/ca/certificate-authority";
+import { Pkcs11Token } from "../../src/ca/pkcs11-token";
 import { CertificateClient } from "../../src/client/directory-client";
+import { systemClock } from "../../src/domain/clock";
 import { makeCsr, testKeyPair } from "../helpers/certificates";
 import { cli, cliJson, killChildren, setCliWorkDir, startServer, stopServer, withDirectory, type RunningServer } from "../helpers/cli";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../helpers/databases";
@@ -402,5 +405,31 @@ describe("CA key in a PKCS#11 token (SoftHSM2)", { skip }, () => {
     const facts = readToken(conf, "gds-admin", [pending.label]);
     assert.equal(facts.get(pending.label)?.extractable, false, "the key ca csr generated is not extractable");
     assert.equal(facts.get(pending.label)?.wrap, "CKR_KEY_UNEXTRACTABLE");
+  });
+
+  it("40 application certificates signed at once through the token's session pool each carry their own URI and serial and verify against the CA", { timeout: 300_000 }, async () => {
+    process.env.SOFTHSM2_CONF = conf;
+    const token = Pkcs11Token.open({ module: library as string, token: "gds-admin", pin: PIN });
+    try {
+      const ca = await CertificateAuthority.loadOrCreate(path.join(root, "pool-ca"), { subject: "CN=Pool CA", keySize: 2048, lifetimeDays: 30, token, keyLabel: "pool-ca" }, systemClock);
+      assert.deepEqual(ca.keyStorage, { kind: "pkcs11", token: "gds-admin", label: "pool-ca" });
+      const caCert = new X509Certificate(ca.certificateDer);
+      const { keys } = await testKeyPair();
+      const uris = Array.from({ length: 40 }, (_, i) => `urn:plant1:pool${i}`);
+      const issued = await Promise.all(
+        uris.map((applicationUri) => ca.issueApplicationCertificateDer(keys.publicKey, { subject: `CN=${applicationUri}`, applicationUri, dnsNames: [], ipAddresses: [], lifetimeDays: 30, backdateSeconds: 60 })),
+      );
+      issued.forEach((item, i) => {
+        const cert = new X509Certificate(item.der);
+        assert.ok(cert.verify(caCert.publicKey), `certificate ${i} verifies`);
+        assert.equal(cert.subjectAltName, `URI:${uris[i]}`);
+        assert.equal(cert.serialNumber.toLowerCase(), item.serialHex);
+      });
+      assert.equal(new Set(issued.map((item) => item.serialHex)).size, issued.length, "every serial differs");
+      const crl = await ca.signCrl([{ serialHex: issued[0].serialHex, revokedAtMs: Date.now() }], 1, Date.now(), Date.now() + 86400_000);
+      assert.ok(await crl.verify({ publicKey: ca.certificate.publicKey }), "the CRL verifies");
+    } finally {
+      token.close();
+    }
   });
 });
