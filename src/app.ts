@@ -64,7 +64,13 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
   const paths = dataPaths(config.dataDir);
   await fs.mkdir(paths.root, { recursive: true, mode: 0o700 });
   const [registry, secrets] = await Promise.all([CaRegistry.loadOrCreate(config, paths, clock), SecretBox.open(paths.secretKey)]);
-  const db = await openDatabase({ url: config.databaseUrl, sqlitePath: paths.sqlite });
+  let db: Database;
+  try {
+    db = await openDatabase({ url: config.databaseUrl, sqlitePath: paths.sqlite });
+  } catch (e) {
+    registry.close();
+    throw e;
+  }
   const applications = new ApplicationRepository(db, clock);
   const authorities = new LocalAuthorities(registry);
   const policy: CertificatePolicy = {
@@ -122,11 +128,13 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     close: async () => {
       if (connector) await (await connector.catch(() => null))?.dispose();
       await db.close();
+      registry.close();
     },
   };
 }
 
 export type { CaDescription, CaInstallReport, CaSigningRequest } from "./ca/ca-admin";
+export type { CaKeyStorage } from "./ca/ca-signing-key";
 export { describeBackup, restoreBackup, takeBackup, type BackupDescription, type BackupReport, type RestoreReport } from "./backup/backup";
 
 /** Administration of the CAs in the data folder of `config` (the `ca` commands); needs no database. */
@@ -169,7 +177,12 @@ async function initialize(services: GdsServices, env: NodeJS.ProcessEnv): Promis
   const config = services.config;
   const paths = dataPaths(config.dataDir);
   const registry = await CaRegistry.loadOrCreate(config, paths, systemClock);
-  const createdServerCertificate = await ensureServerCertificate(config, paths, registry);
+  let createdServerCertificate: boolean;
+  try {
+    createdServerCertificate = await ensureServerCertificate(config, paths, registry);
+  } finally {
+    registry.close();
+  }
   await services.certificates.refreshCrls("init");
   await services.certificates.publishAllCrls();
   const admin = await ensureInitialAdmin(services.users, env.OPCUA_GDS_ADMIN_PASSWORD);

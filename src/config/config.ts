@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseDurationMs } from "../domain/duration";
@@ -30,6 +31,12 @@ export interface GdsConfig {
    * when unset, an encrypted CA key cannot be loaded. A secret: never print or log it.
    */
   caPassphrase?: string;
+  /**
+   * A PKCS#11 token for the CA keys (`OPCUA_GDS_CA_PKCS11_MODULE`, `OPCUA_GDS_CA_PKCS11_TOKEN`,
+   * `OPCUA_GDS_CA_PKCS11_PIN` or `OPCUA_GDS_CA_PKCS11_PIN_FILE`): new CA keys are generated inside
+   * it, not extractable. Unset: CA keys are files. The PIN is a secret: never print or log it.
+   */
+  caPkcs11?: Pkcs11Settings;
   caLifetimeDays: number;
   /** Lifetime of the GDS's own application certificate. */
   serverCertificateLifetimeDays: number;
@@ -77,6 +84,16 @@ export interface GdsConfig {
    * client certificate (`OPCUA_GDS_MAX_REJECTED_CERTIFICATES`, default 500): the oldest go first.
    */
   maxRejectedCertificates: number;
+}
+
+/** Where CA keys live when they are kept in a PKCS#11 token. */
+export interface Pkcs11Settings {
+  /** Path of the token's PKCS#11 library. */
+  module: string;
+  /** Label of the token. */
+  token: string;
+  /** User PIN of the token (a secret). */
+  pin: string;
 }
 
 /** Flags as the CLI hands them over (all optional). */
@@ -168,6 +185,31 @@ function parseCaKeySize(value: string | undefined): 2048 | 3072 | 4096 {
   return size;
 }
 
+/** The PKCS#11 token of the CA keys, or undefined when OPCUA_GDS_CA_PKCS11_MODULE is unset. Messages never carry the PIN. */
+function parsePkcs11(env: NodeJS.ProcessEnv): Pkcs11Settings | undefined {
+  const module = env.OPCUA_GDS_CA_PKCS11_MODULE?.trim();
+  if (!module) {
+    const stray = ["OPCUA_GDS_CA_PKCS11_TOKEN", "OPCUA_GDS_CA_PKCS11_PIN", "OPCUA_GDS_CA_PKCS11_PIN_FILE"].find((name) => env[name]);
+    if (stray) throw new GdsError("Configuration", `${stray} is set but OPCUA_GDS_CA_PKCS11_MODULE is not: set it to the token's PKCS#11 library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so), or unset ${stray}`);
+    return undefined;
+  }
+  const token = env.OPCUA_GDS_CA_PKCS11_TOKEN?.trim();
+  if (!token) throw new GdsError("Configuration", "OPCUA_GDS_CA_PKCS11_MODULE is set: set OPCUA_GDS_CA_PKCS11_TOKEN to the label of the token that keeps the CA keys");
+  const pinFile = env.OPCUA_GDS_CA_PKCS11_PIN_FILE;
+  if (env.OPCUA_GDS_CA_PKCS11_PIN && pinFile) throw new GdsError("Configuration", "set OPCUA_GDS_CA_PKCS11_PIN or OPCUA_GDS_CA_PKCS11_PIN_FILE, not both");
+  let pin = env.OPCUA_GDS_CA_PKCS11_PIN;
+  if (pinFile) {
+    try {
+      // A trailing newline is the editor's, not the PIN's.
+      pin = fs.readFileSync(pinFile, "utf8").replace(/\r?\n$/, "");
+    } catch {
+      throw new GdsError("Configuration", `cannot read OPCUA_GDS_CA_PKCS11_PIN_FILE ${pinFile}: check the file exists and is readable by this user`);
+    }
+  }
+  if (!pin) throw new GdsError("Configuration", "OPCUA_GDS_CA_PKCS11_MODULE is set: set OPCUA_GDS_CA_PKCS11_PIN or OPCUA_GDS_CA_PKCS11_PIN_FILE to the token's user PIN");
+  return { module, token, pin };
+}
+
 /** Resolves flags over environment over defaults. */
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): GdsConfig {
   // Several instances behind one address are one GDS to their clients: the shared name goes into
@@ -188,6 +230,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     strictTrust: flags.strictTrust ?? false,
     caKeySize: parseCaKeySize(env.OPCUA_GDS_CA_KEY_SIZE),
     caPassphrase: env.OPCUA_GDS_CA_PASSPHRASE || undefined,
+    caPkcs11: parsePkcs11(env),
     caLifetimeDays: 3650,
     serverCertificateLifetimeDays: 365,
     approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),
