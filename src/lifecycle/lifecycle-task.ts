@@ -15,15 +15,3 @@ export interface LifecycleTask {
    */
   run(nowMs: number, signal: AbortSignal): Promise<void>;
 }
-
-/**
- * Who acts: when several instances share one PostgreSQL database, only the holder of this lease
- * runs tasks (implemented in store/ with an advisory lock held on one dedicated connection; on
- * SQLite the one process always acts).
- */
-export interface Leadership {
-  /** Tries to become (or stay) the acting instance; true while it is. A lost connection is lost leadership. */
-  acquire(): Promise<boolean>;
-  /** Gives leadership up (on stop). */
-  release(): Promise<void>;
-}
