@@ -412,6 +412,17 @@ export class CertificateService {
     return (await this.renewalReasonOf(applicationId, group.name, typeOfGroup(group, typeId).name)) !== null;
   }
 
+  /**
+   * Which of `among` may need a new certificate of the group and type now, found with one query
+   * (renewal planning over the whole table); renewalReasonOf confirms each. A key policy above the
+   * smallest key the GDS ever accepts can make any certificate due: then all of `among` are.
+   */
+  async renewalCandidates(groupName: string, typeName: string, among: string[]): Promise<string[]> {
+    if ((this.policy.csr.minRsaBits ?? DEFAULT_CSR_POLICY.minRsaBits) > DEFAULT_CSR_POLICY.minRsaBits) return among;
+    const due = new Set(await this.store.dueForRenewal(groupName, typeName, this.authorities.signer(groupName, typeName).caSerialHex, this.clock.nowMs()));
+    return among.filter((id) => due.has(id));
+  }
+
   /** Why the application needs a new certificate of this group and type now (renewalReason); null when it does not. */
   async renewalReasonOf(applicationId: string, groupName: string, typeName: string): Promise<RenewalReason | null> {
     const now = this.clock.nowMs();

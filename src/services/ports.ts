@@ -135,6 +135,12 @@ export interface CertificateStore {
   certificate(serialHex: string): Promise<IssuedCertificateRow | null>;
   certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null>;
   certificatesOf(applicationId: string): Promise<IssuedCertificateRow[]>;
+  /**
+   * Renewal planning in one query: the applications whose newest unexpired certificate of the group
+   * and type has reached its renewal time, is revoked, or was signed by another CA than
+   * `currentCaSerialHex`. The key-size policy is not looked at (it needs the DER).
+   */
+  dueForRenewal(groupName: string, typeName: string, currentCaSerialHex: string, nowMs: number): Promise<string[]>;
   /** Issued certificates, latest notAfter first. */
   listCertificates(filter: { applicationId?: string; expiringBeforeMs?: number }): Promise<IssuedCertificateRow[]>;
   /**

@@ -296,7 +296,8 @@ export class PushService {
   async queueRenewals(actor: string, options: RenewalQueueOptions): Promise<QueuedRenewal[]> {
     const queued: QueuedRenewal[] = [];
     const type = DEFAULT_APPLICATION_GROUP.certificateTypes[0].name;
-    for (const applicationId of await this.jobs.pushManagedApplications()) {
+    const managed = await this.jobs.pushManagedApplications();
+    for (const applicationId of await this.certificates.renewalCandidates(DEFAULT_APPLICATION_GROUP.name, type, managed)) {
       const app = await this.applications.get(applicationId);
       if (!app || app.applicationType === ApplicationType.Client) continue;
       const reason = await this.certificates.renewalReasonOf(applicationId, DEFAULT_APPLICATION_GROUP.name, type);

@@ -184,6 +184,28 @@ export class CertificateRepository implements CertificateStore {
     return rows.map(toRow);
   }
 
+  async dueForRenewal(groupName: string, typeName: string, currentCaSerialHex: string, nowMs: number): Promise<string[]> {
+    // The newest unexpired certificate of each application, read from the planning index alone
+    // (in its order: no sort), then the ones due. The two dialects say "newest per application"
+    // each in the way its planner runs without a sort or a per-row probe.
+    const sql =
+      this.db.kind === "postgres"
+        ? `SELECT application_id FROM (
+             SELECT DISTINCT ON (application_id) application_id, renewal_at, revoked_at, issuer_serial FROM issued_certificates
+             WHERE group_name = $1 AND certificate_type = $2 AND not_after > $3
+             ORDER BY application_id, not_before DESC, revoked_at DESC NULLS LAST) newest
+           WHERE renewal_at <= $3 OR revoked_at IS NOT NULL OR issuer_serial <> $4`
+        : // SQLite takes the other columns of a MAX() aggregate from the row that holds the maximum.
+          `SELECT application_id FROM (
+             SELECT application_id, renewal_at, revoked_at, issuer_serial, MAX(not_before) FROM issued_certificates
+             WHERE group_name = ? AND certificate_type = ? AND not_after > ?
+             GROUP BY application_id) newest
+           WHERE renewal_at <= ? OR revoked_at IS NOT NULL OR issuer_serial <> ?`;
+    const params = this.db.kind === "postgres" ? [groupName, typeName, nowMs, currentCaSerialHex] : [groupName, typeName, nowMs, nowMs, currentCaSerialHex];
+    const rows: Array<{ application_id: string }> = await this.db.dataSource.query(sql, params);
+    return rows.map((r) => r.application_id);
+  }
+
   async listCertificates(filter: { applicationId?: string; expiringBeforeMs?: number }): Promise<IssuedCertificateRow[]> {
     const rows = await this.db.dataSource.manager.find(IssuedCertificateEntity, {
       where: { ...(filter.applicationId ? { applicationId: filter.applicationId } : {}), ...(filter.expiringBeforeMs !== undefined ? { notAfterMs: LessThan(filter.expiringBeforeMs) } : {}) },
