@@ -12,6 +12,7 @@ import { GdsError, invalidArgument } from "../domain/errors";
 import { CaRegistry, defaultCaSubject } from "./ca-registry";
 import { decodeCaPrivateKey, isEncryptedPem, publicKeySpkiOf, readCaKeyFile, writeCaKeyFile } from "./ca-keys";
 import { CertificateAuthority, generateRsaKeyPair, parsePemCertificates } from "./certificate-authority";
+import { installNextAuthority, writeAuthorityFiles } from "./ca-rollover";
 import { ensureServerCertificate } from "./gds-identity";
 import { exists, writePrivateKeyFile, writePublicFile } from "./key-files";
 
@@ -53,6 +54,8 @@ export interface CaInstallReport {
   backupFolder: string | null;
   /** True when the GDS's own certificate was issued again by the new CA (DefaultApplicationGroup). */
   serverCertificateReissued: boolean;
+  /** Set for a rollover (`ca renew --csr`): serial of the CA that stays trusted until it retires. */
+  rolloverFrom?: string;
 }
 
 /** One certificate of a CA's chain, as `ca show` lists it. */
@@ -81,6 +84,8 @@ export interface CaDescription {
   chain?: CaChainEntry[];
   /** True when a `ca csr` key waits for its certificate (`ca.pending.key.pem`). */
   pendingKey: boolean;
+  /** True when a `ca renew --csr` key waits for its certificate (`ca.next.key.pem`). */
+  nextKey: boolean;
 }
 
 /** Where an input came from, for messages. */
@@ -120,6 +125,22 @@ function groupAndType(groupName: string | undefined): { group: CertificateGroupS
 
 function isoDate(d: Date): string {
   return d.toISOString();
+}
+
+/** What every install or import report says of the CA now in place. */
+async function installReport(group: CertificateGroupSpec, type: CertificateTypeSpec, ca: CertificateAuthority): Promise<Omit<CaInstallReport, "backupFolder" | "serverCertificateReissued">> {
+  const certificate = ca.certificate;
+  return {
+    group: group.name,
+    certificateType: type.name,
+    folder: ca.folder,
+    subject: certificate.subject,
+    issuer: certificate.issuer,
+    thumbprint: sha1Hex(certificate.rawData),
+    kind: (await certificate.isSelfSigned()) ? "self-signed" : "subordinate",
+    chainLength: ca.chain.length,
+    keyEncrypted: ca.keyEncrypted,
+  };
 }
 
 /** The keyUsage flags a CA certificate must carry to sign certificates and CRLs. */
@@ -209,10 +230,14 @@ export class CaAdministration {
    * for CA=TRUE and keyCertSign + cRLSign. A pending key from an earlier request is used again, so
    * that a request already out for signing stays installable.
    */
-  async requestCertificate(options: { group?: string; subject?: string } = {}): Promise<CaSigningRequest> {
+  async requestCertificate(options: { group?: string; subject?: string; next?: boolean } = {}): Promise<CaSigningRequest> {
     const { group, type } = groupAndType(options.group);
     const folder = this.paths.caFolder(group.name, type.name);
-    const pendingKeyFile = CertificateAuthority.pendingKeyFile(folder);
+    if (options.next && !(await exists(CertificateAuthority.certificateFile(folder)))) {
+      throw new GdsError("NotFound", `no CA in ${folder} to renew: run \`opcua-gds init --data ${this.paths.root}\` first`);
+    }
+    // A rollover request (`ca renew --csr`) has a key of its own: installing it keeps the current CA trusted.
+    const pendingKeyFile = options.next ? CertificateAuthority.nextKeyFile(folder) : CertificateAuthority.pendingKeyFile(folder);
     const subject = options.subject ?? (await this.currentSubject(folder)) ?? defaultCaSubject(this.config, group.name);
     try {
       new x509.Name(subject);
@@ -257,6 +282,12 @@ export class CaAdministration {
   async installCertificate(options: { group?: string } & CertificateInput): Promise<CaInstallReport> {
     const { group, type } = groupAndType(options.group);
     const folder = this.paths.caFolder(group.name, type.name);
+    const nextKeyFile = CertificateAuthority.nextKeyFile(folder);
+    if (await exists(nextKeyFile)) {
+      const { key } = await readCaKeyFile(nextKeyFile, this.config.caPassphrase);
+      const [certificate] = await readCertificates(options.certificateFile);
+      if (publicKeySpkiOf(key).equals(Buffer.from(certificate.publicKey.rawData))) return this.installNext(group, type, options, key, nextKeyFile);
+    }
     const pendingKeyFile = CertificateAuthority.pendingKeyFile(folder);
     if (!(await exists(pendingKeyFile))) {
       throw new GdsError("NotFound", `no pending CA key in ${folder}: run \`opcua-gds ca csr --data ${this.paths.root}${options.group ? ` --group ${group.name}` : ""}\` first and have that request signed (to bring a key of your own, use \`opcua-gds ca import\`)`);
@@ -266,6 +297,22 @@ export class CaAdministration {
     const report = await this.replaceAuthority(group, type, certificate, key, parents);
     await fs.rm(pendingKeyFile, { force: true });
     return report;
+  }
+
+  /**
+   * Rollover to the certificate of the `ca renew --csr` key: the current CA moves to `previous/`
+   * and stays trusted until it retires (the database side follows at the next rollover check,
+   * which `ca install` runs); the GDS's own certificate is not touched (it moves last).
+   */
+  private async installNext(group: CertificateGroupSpec, type: CertificateTypeSpec, input: CertificateInput, key: KeyObject, nextKeyFile: string): Promise<CaInstallReport> {
+    const folder = this.paths.caFolder(group.name, type.name);
+    const { certificate, parents } = await this.checkedCertificate(input, key, () => "unreachable: the key was matched before");
+    await this.checkKeyProtection(folder);
+    const current = await CertificateAuthority.load(folder, this.clock, this.config.caPassphrase);
+    await installNextAuthority(folder, current, certificate, key, parents, this.config.caPassphrase);
+    const ca = await CertificateAuthority.load(folder, this.clock, this.config.caPassphrase);
+    await fs.rm(nextKeyFile, { force: true });
+    return { ...(await installReport(group, type, ca)), backupFolder: null, serverCertificateReissued: false, rolloverFrom: current.serialHex };
   }
 
   /**
@@ -299,8 +346,9 @@ export class CaAdministration {
         const certFile = CertificateAuthority.certificateFile(folder);
         const keyFile = CertificateAuthority.keyFile(folder);
         const pendingKey = await exists(CertificateAuthority.pendingKeyFile(folder));
+        const nextKey = await exists(CertificateAuthority.nextKeyFile(folder));
         if (!(await exists(certFile)) || !(await exists(keyFile))) {
-          result.push({ group: group.name, certificateType: type.name, folder, present: false, pendingKey });
+          result.push({ group: group.name, certificateType: type.name, folder, present: false, pendingKey, nextKey });
           continue;
         }
         const certificate = new x509.X509Certificate(await fs.readFile(certFile, "utf8"));
@@ -321,6 +369,7 @@ export class CaAdministration {
           kind: (await certificate.isSelfSigned()) ? "self-signed" : "subordinate",
           chain: chain.map((c) => ({ subject: c.subject, thumbprint: sha1Hex(c.rawData), notAfter: isoDate(c.notAfter) })),
           pendingKey,
+          nextKey,
         });
       }
     }
@@ -372,13 +421,8 @@ export class CaAdministration {
     await fs.mkdir(folder, { recursive: true, mode: 0o700 });
     const backupFolder = await this.backup(folder);
 
-    const chainFile = CertificateAuthority.chainFile(folder);
-    if (parents.length > 0) await writePublicFile(chainFile, parents.map((c) => `${c.toString("pem")}\n`).join(""));
-    else await fs.rm(chainFile, { force: true });
-    await writeCaKeyFile(CertificateAuthority.keyFile(folder), key, passphrase);
-    await writePublicFile(CertificateAuthority.certificateFile(folder), `${certificate.toString("pem")}\n`);
     // The CRL beside the certificate was signed by the replaced key; it is in the backup.
-    await fs.rm(path.join(folder, "ca.crl.pem"), { force: true });
+    await writeAuthorityFiles(folder, certificate, key, parents, passphrase);
 
     // Proves the new files load as a CA (key matches, chain parses) before anything depends on them.
     const ca = await CertificateAuthority.load(folder, this.clock, passphrase);
@@ -392,19 +436,7 @@ export class CaAdministration {
       serverCertificateReissued = await ensureServerCertificate(this.config, this.paths, await CaRegistry.loadOrCreate(this.config, this.paths, this.clock));
     }
 
-    return {
-      group: group.name,
-      certificateType: type.name,
-      folder,
-      subject: certificate.subject,
-      issuer: certificate.issuer,
-      thumbprint: sha1Hex(certificate.rawData),
-      kind: (await certificate.isSelfSigned()) ? "self-signed" : "subordinate",
-      chainLength: ca.chain.length,
-      keyEncrypted: ca.keyEncrypted,
-      backupFolder,
-      serverCertificateReissued,
-    };
+    return { ...(await installReport(group, type, ca)), backupFolder, serverCertificateReissued };
   }
 
   /** Copies the CA files of `folder` into `folder/backup-<UTC time>/` (mode 0700); null when there are none. */

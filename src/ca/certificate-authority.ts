@@ -77,6 +77,7 @@ export class CertificateAuthority {
     readonly chain: x509.X509Certificate[],
     /** True when `ca.key.pem` is encrypted with a passphrase. */
     readonly keyEncrypted: boolean,
+    private readonly passphrase: string | undefined,
   ) {}
 
   static certificateFile(folder: string): string {
@@ -90,6 +91,21 @@ export class CertificateAuthority {
   /** Parents of a subordinate CA certificate, nearest first (PEM). */
   static chainFile(folder: string): string {
     return path.join(folder, "ca.chain.pem");
+  }
+
+  /** Where the CAs a rollover superseded are kept until they retire, one folder per serial number. */
+  static previousFolder(folder: string, serialHex?: string): string {
+    return serialHex ? path.join(folder, "previous", serialHex) : path.join(folder, "previous");
+  }
+
+  /** Where a retired CA's certificate is kept for the record (its key is destroyed). */
+  static retiredFolder(folder: string, serialHex: string): string {
+    return path.join(folder, "retired", serialHex);
+  }
+
+  /** The key of a requested next CA certificate (`opcua-gds ca renew --csr`), installed by `ca install` as a rollover. */
+  static nextKeyFile(folder: string): string {
+    return path.join(folder, "ca.next.key.pem");
   }
 
   /** The key of a requested, not yet installed CA certificate (`opcua-gds ca csr`). */
@@ -106,7 +122,15 @@ export class CertificateAuthority {
     if (hasCert !== hasKey) {
       throw new GdsError("Configuration", `the CA folder ${folder} holds ${hasCert ? "a certificate without its key" : "a key without its certificate"}; restore the missing file or move the folder away`);
     }
-    const keys = await generateRsaKeyPair(options.keySize);
+    await CertificateAuthority.writeSelfSigned(folder, await generateRsaKeyPair(options.keySize), options, clock);
+    return CertificateAuthority.load(folder, clock, options.passphrase);
+  }
+
+  /**
+   * Writes a self-signed CA certificate for `keys` into `folder`: key first (mode 0600), then the
+   * certificate, so that an interrupted write leaves a pair `load` refuses rather than a wrong CA.
+   */
+  static async writeSelfSigned(folder: string, keys: CryptoKeyPair, options: CaCreateOptions, clock: Clock): Promise<void> {
     const now = clock.nowMs();
     const certificate = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomSerialHex(),
@@ -121,9 +145,8 @@ export class CertificateAuthority {
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });
-    await writeCaKeyFile(keyFile, KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey), options.passphrase);
-    await writePublicFile(certFile, certificate.toString("pem"));
-    return CertificateAuthority.load(folder, clock, options.passphrase);
+    await writeCaKeyFile(CertificateAuthority.keyFile(folder), KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey), options.passphrase);
+    await writePublicFile(CertificateAuthority.certificateFile(folder), certificate.toString("pem"));
   }
 
   /**
@@ -154,7 +177,21 @@ export class CertificateAuthority {
         throw new GdsError("Configuration", `${chainFile} does not start with the issuer of ${certFile}: restore the CA files from the same backup folder in ${folder}`);
       }
     }
-    return new CertificateAuthority(folder, certificate, signingKey, clock, chain, encrypted);
+    return new CertificateAuthority(folder, certificate, signingKey, clock, chain, encrypted, passphrase);
+  }
+
+  /** Serial number of the CA certificate, lowercase hex. */
+  get serialHex(): string {
+    return this.certificate.serialNumber.toLowerCase();
+  }
+
+  /** The private key, for a rollover that keeps it (`ca renew --reuse-key`). */
+  async exportKeyPair(): Promise<CryptoKeyPair> {
+    const key = (await readCaKeyFile(CertificateAuthority.keyFile(this.folder), this.passphrase)).key;
+    return {
+      privateKey: await subtle.importKey("pkcs8", key.export({ type: "pkcs8", format: "der" }), RSA_SHA256, true, ["sign"]),
+      publicKey: await subtle.importKey("spki", new Uint8Array(Buffer.from(this.certificate.publicKey.rawData)), RSA_SHA256, true, ["verify"]),
+    };
   }
 
   /** DER of the CA certificate. */

@@ -1,3 +1,4 @@
+import fs from "node:fs/promises";
 import { isIP } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -6,7 +7,7 @@ import type { GdsConfig } from "../config/config";
 import type { DataPaths } from "../config/data-folder";
 import { DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
 import type { CaRegistry } from "./ca-registry";
-import { generateRsaKeyPair, privateKeyToPem } from "./certificate-authority";
+import { CertificateAuthority, generateRsaKeyPair, privateKeyToPem } from "./certificate-authority";
 import { exists, writePrivateKeyFile, writePublicFile } from "./key-files";
 
 /**
@@ -17,6 +18,16 @@ import { exists, writePrivateKeyFile, writePublicFile } from "./key-files";
 export async function ensureServerCertificate(config: GdsConfig, paths: DataPaths, registry: CaRegistry): Promise<boolean> {
   const [hasCert, hasKey] = await Promise.all([exists(paths.serverCertificate), exists(paths.serverPrivateKey)]);
   if (hasCert && hasKey) return false;
+  await issueServerCertificate(config, paths, registry);
+  return true;
+}
+
+/**
+ * Issues the GDS's own application certificate (new key) from the current DefaultApplicationGroup
+ * CA and writes it with its chain, replacing what was there. The key is written first: a running
+ * server reads both files only when told to present them again.
+ */
+export async function issueServerCertificate(config: GdsConfig, paths: DataPaths, registry: CaRegistry): Promise<void> {
   const ca = registry.authority(DEFAULT_APPLICATION_GROUP, DEFAULT_APPLICATION_GROUP.certificateTypes[0]);
   const keys = await generateRsaKeyPair(2048);
   const hosts = [...new Set([config.hostname, os.hostname(), "localhost"])];
@@ -31,7 +42,16 @@ export async function ensureServerCertificate(config: GdsConfig, paths: DataPath
   await writePrivateKeyFile(paths.serverPrivateKey, await privateKeyToPem(keys.privateKey));
   // The chain goes with the leaf, so that clients that trust only the CA can build it.
   await writePublicFile(paths.serverCertificate, [certificate, ca.certificate, ...ca.chain].map((c) => `${c.toString("pem")}\n`).join(""));
-  return true;
+}
+
+/**
+ * Serial (lowercase hex) of the CA that issued the GDS's own certificate: the second certificate of
+ * its file, which is written with its chain. Null when there is no certificate or no chain.
+ */
+export async function serverCertificateIssuerSerial(paths: DataPaths): Promise<string | null> {
+  if (!(await exists(paths.serverCertificate))) return null;
+  const [, issuer] = x509.PemConverter.decode(await fs.readFile(paths.serverCertificate, "utf8"));
+  return issuer ? new x509.X509Certificate(issuer).serialNumber.toLowerCase() : null;
 }
 
 /**
@@ -39,12 +59,28 @@ export async function ensureServerCertificate(config: GdsConfig, paths: DataPath
  * that clients holding a GDS-issued certificate are trusted and revoked ones refused.
  */
 export async function writeServerTrust(paths: DataPaths, caCertificateDer: Buffer, caSerialHex: string, crlDer: Buffer | null): Promise<void> {
-  const name = `gds-ca-${caSerialHex.slice(0, 16)}`;
+  const name = serverTrustName(caSerialHex);
   await writePublicFile(path.join(paths.serverPki, "trusted", "certs", `${name}.der`), caCertificateDer);
   if (crlDer) await writePublicFile(path.join(paths.serverPki, "trusted", "crl", `${name}.crl`), crlDer);
 }
 
-/** Keeps `ca.crl.pem` beside each CA certificate current, for operators who distribute it by hand. */
-export async function writeCrlFile(paths: DataPaths, group: string, type: string, crlDer: Buffer): Promise<void> {
-  await writePublicFile(path.join(paths.caFolder(group, type), "ca.crl.pem"), x509.PemConverter.encode(new Uint8Array(crlDer).buffer, "X509 CRL"));
+function serverTrustName(caSerialHex: string): string {
+  return `gds-ca-${caSerialHex.slice(0, 16)}`;
+}
+
+/** Takes a retired CA and its CRL out of the server's own trust store. */
+export async function removeServerTrust(paths: DataPaths, caSerialHex: string): Promise<void> {
+  const name = serverTrustName(caSerialHex);
+  await fs.rm(path.join(paths.serverPki, "trusted", "certs", `${name}.der`), { force: true });
+  await fs.rm(path.join(paths.serverPki, "trusted", "crl", `${name}.crl`), { force: true });
+}
+
+/**
+ * Keeps `ca.crl.pem` beside each CA certificate current, for operators who distribute it by hand:
+ * in the CA folder for the current CA, in `previous/SERIAL/` for a superseded one.
+ */
+export async function writeCrlFile(paths: DataPaths, group: string, type: string, crlDer: Buffer, supersededSerialHex?: string): Promise<void> {
+  const folder = supersededSerialHex ? CertificateAuthority.previousFolder(paths.caFolder(group, type), supersededSerialHex) : paths.caFolder(group, type);
+  if (supersededSerialHex && !(await exists(folder))) return;
+  await writePublicFile(path.join(folder, "ca.crl.pem"), x509.PemConverter.encode(new Uint8Array(crlDer).buffer, "X509 CRL"));
 }

@@ -1,0 +1,251 @@
+/**
+ * CA rollover (issue 5 item 5): `opcua-gds ca renew` run by the built CLI while the GDS runs; both
+ * CAs and both CRLs in the trust list during the overlap; UpdateRequired for old-CA certificates
+ * and renewal from the new CA through the normal path (ApplicationSelfAdmin over SignAndEncrypt);
+ * revocation of an old-CA certificate on the old CA's CRL; the GDS's own certificate moving last
+ * and the old CA retiring. Checked with node:crypto and openssl.
+ */
+import "reflect-metadata";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { X509Certificate, type KeyObject } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { GdsClient } from "../../src/client/index";
+import { derToPem } from "../../src/domain/pem";
+import { x509 } from "../helpers/certificates";
+import { cliJson, killChildren, setCliWorkDir } from "../helpers/cli";
+import { BACKENDS } from "../helpers/databases";
+import { ADMIN_PASSWORD, startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
+import { clientRecord } from "../helpers/records";
+
+const GROUP = "DefaultApplicationGroup";
+const TYPE = "RsaSha256ApplicationCertificateType";
+
+interface Holder {
+  applicationId: string;
+  applicationUri: string;
+  der: Buffer;
+  key: KeyObject;
+}
+
+interface RenewJson {
+  current: { serialHex: string };
+  superseded: { serialHex: string };
+  keyReused: boolean;
+  check: { retired: unknown[]; ownCertificateRenewed: boolean };
+}
+
+interface StatusJson {
+  check: { retired: Array<{ serialHex: string; reason: string }>; ownCertificateRenewed: boolean };
+  status: Array<{ group: string; current: { serialHex: string }; superseded: Array<{ serialHex: string; certificatesInUse: number; ownCertificate: boolean }> }>;
+}
+
+function serialOf(der: Buffer): string {
+  return new X509Certificate(der).serialNumber.toLowerCase();
+}
+
+/** True when `cert` was signed by `ca` (issuer name and signature). */
+function issuedBy(cert: Buffer, ca: Buffer): boolean {
+  const c = new X509Certificate(cert);
+  const issuer = new X509Certificate(ca);
+  return c.checkIssued(issuer) && c.verify(issuer.publicKey);
+}
+
+/** openssl verify of `cert` against every CA and CRL of a trust list, with CRL checking. */
+function opensslVerifies(dir: string, name: string, cert: Buffer, trust: { trustedCertificates: Buffer[]; trustedCrls: Buffer[] }): { ok: boolean; output: string } {
+  const caFile = path.join(dir, `${name}-cas.pem`);
+  const crlFile = path.join(dir, `${name}-crls.pem`);
+  const certFile = path.join(dir, `${name}.pem`);
+  writeFileSync(caFile, trust.trustedCertificates.map((d) => derToPem(d, "CERTIFICATE")).join(""));
+  writeFileSync(crlFile, trust.trustedCrls.map((d) => derToPem(d, "X509 CRL")).join(""));
+  writeFileSync(certFile, derToPem(cert, "CERTIFICATE"));
+  const r = spawnSync("openssl", ["verify", "-crl_check", "-CAfile", caFile, "-CRLfile", crlFile, certFile], { encoding: "utf8" });
+  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+}
+
+/** The serials a DER CRL lists, after checking it was signed by `ca`. */
+async function crlOf(crls: Buffer[], ca: Buffer): Promise<string[] | null> {
+  const caCert = new x509.X509Certificate(new Uint8Array(ca));
+  for (const der of crls) {
+    const crl = new x509.X509Crl(new Uint8Array(der));
+    if (await crl.verify({ publicKey: caCert.publicKey }).catch(() => false)) return crl.entries.map((e) => e.serialNumber.toLowerCase());
+  }
+  return null;
+}
+
+/** The DER lists of a decoded trust list. */
+async function trustListOf(client: GdsClient, applicationId: string): Promise<{ trustedCertificates: Buffer[]; trustedCrls: Buffer[] }> {
+  const t = await client.getTrustList(applicationId);
+  return { trustedCertificates: t.trustedCertificates.map((c) => c.der), trustedCrls: t.trustedCrls.map((c) => c.der) };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
+  const started = Date.now();
+  let last: unknown = null;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== null) return value;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() - started > timeoutMs) assert.fail(`${what} did not happen within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ""}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+for (const backend of BACKENDS) {
+  describe(`CA rollover (${backend})`, { timeout: 600_000 }, () => {
+    let gds: TestGds;
+    let work: string;
+    let oldCa: Buffer;
+    let newCa: Buffer;
+    let renewed: RenewJson;
+    const holders: Record<string, Holder> = {};
+    const dataArgs = () => ["--data", gds.dataDir, ...(gds.database.url ? ["--db", gds.database.url] : [])];
+
+    /** A GdsClient as admin that verifies the GDS against `cas`. */
+    const asAdmin = (cas: Buffer[]) => GdsClient.connect({ endpointUrl: gds.endpointUrl, gdsTrust: { certificates: cas }, user: { userName: "admin", password: ADMIN_PASSWORD } });
+    /** A GdsClient as the application itself (ApplicationSelfAdmin), verifying the GDS against `cas`. */
+    const asSelf = (h: Holder, cas: Buffer[]) => GdsClient.connect({ endpointUrl: gds.endpointUrl, gdsTrust: { certificates: cas }, application: { certificate: h.der, privateKey: h.key } });
+
+    before(async () => {
+      work = await tempDir("rollover");
+      setCliWorkDir(work);
+      gds = await startTestGds(backend);
+      oldCa = Buffer.from(new x509.X509Certificate(await fs.readFile(gds.caCertificateFile, "utf8")).rawData);
+      const admin = await asAdmin([oldCa]);
+      try {
+        for (const n of ["renewing", "revoked"]) {
+          const { record } = await admin.ensureRegistered(clientRecord(`rollover-${n}`));
+          const issued = await admin.requestCertificate(record);
+          holders[n] = { applicationId: record.applicationId, applicationUri: record.applicationUri, der: issued.certificate.der, key: issued.privateKey };
+        }
+      } finally {
+        await admin.close();
+      }
+    });
+
+    after(async () => {
+      killChildren();
+      await gds?.stop();
+      if (work) await fs.rm(work, { recursive: true, force: true });
+    });
+
+    it("`ca renew` while the server runs makes a new CA with a new key and keeps the old one (key 0600) until it retires", async () => {
+      renewed = await cliJson<RenewJson>(["ca", "renew", "--group", GROUP, ...dataArgs(), "--json"]);
+      assert.equal(renewed.superseded.serialHex, serialOf(oldCa));
+      assert.notEqual(renewed.current.serialHex, renewed.superseded.serialHex);
+      assert.equal(renewed.keyReused, false);
+      assert.equal(renewed.check.retired.length, 0, "the old CA still has certificates in use");
+      newCa = Buffer.from(new x509.X509Certificate(await fs.readFile(gds.caCertificateFile, "utf8")).rawData);
+      assert.equal(serialOf(newCa), renewed.current.serialHex);
+      assert.ok(!new X509Certificate(newCa).publicKey.equals(new X509Certificate(oldCa).publicKey), "re-keyed by default");
+      const previous = path.join(gds.dataDir, "ca", GROUP, TYPE, "previous", renewed.superseded.serialHex);
+      assert.equal((await fs.stat(path.join(previous, "ca.key.pem"))).mode & 0o777, 0o600);
+      assert.ok(issuedBy(oldCa, await fs.readFile(path.join(previous, "ca.cert.pem")).then((pem) => Buffer.from(new x509.X509Certificate(pem.toString()).rawData))));
+    });
+
+    it("GetTrustList (TrustList file object) holds both CAs and both CRLs, each CRL signed by its own CA", async () => {
+      // The GDS's own certificate still comes from the old CA: clients that trust only it still connect.
+      const admin = await asAdmin([oldCa]);
+      try {
+        const trust = await trustListOf(admin, holders.renewing.applicationId);
+        assert.equal(trust.trustedCertificates.length, 2);
+        assert.ok(trust.trustedCertificates.some((c) => c.equals(oldCa)) && trust.trustedCertificates.some((c) => c.equals(newCa)));
+        assert.equal(trust.trustedCrls.length, 2);
+        assert.deepEqual(await crlOf(trust.trustedCrls, oldCa), []);
+        assert.deepEqual(await crlOf(trust.trustedCrls, newCa), []);
+        // An old-CA certificate still verifies against the trust list, with CRL checking.
+        const verified = opensslVerifies(work, "old-leaf", holders.renewing.der, trust);
+        assert.ok(verified.ok, verified.output);
+      } finally {
+        await admin.close();
+      }
+    });
+
+    it("the holder of an old-CA certificate gets UpdateRequired and renews as ApplicationSelfAdmin from the new CA", async () => {
+      const self = await asSelf(holders.renewing, [oldCa]);
+      try {
+        assert.equal(await self.getCertificateStatus(holders.renewing.applicationId), true, "old-CA certificate: UpdateRequired");
+        const issued = await self.requestCertificate({ applicationId: holders.renewing.applicationId, applicationUri: holders.renewing.applicationUri });
+        assert.ok(issuedBy(issued.certificate.der, newCa), "renewed certificate chains to the new CA");
+        assert.ok(!issuedBy(issued.certificate.der, oldCa));
+        assert.ok(issued.issuerCertificates[0].der.equals(newCa), "FinishRequest hands out the new CA as issuer");
+        holders.renewing = { ...holders.renewing, der: issued.certificate.der, key: issued.privateKey };
+      } finally {
+        await self.close();
+      }
+      const renewedSelf = await asSelf(holders.renewing, [oldCa]);
+      try {
+        assert.equal(await renewedSelf.getCertificateStatus(holders.renewing.applicationId), false, "the new-CA certificate needs no update");
+      } finally {
+        await renewedSelf.close();
+      }
+    });
+
+    it("revoking an old-CA certificate puts it on the old CA's CRL, signed by the old key", async () => {
+      const admin = await asAdmin([oldCa]);
+      try {
+        await admin.certificates.revokeCertificate(holders.revoked.applicationId, holders.revoked.der);
+        const trust = await trustListOf(admin, holders.revoked.applicationId);
+        assert.deepEqual(await crlOf(trust.trustedCrls, oldCa), [serialOf(holders.revoked.der)]);
+        assert.deepEqual(await crlOf(trust.trustedCrls, newCa), []);
+        const verified = opensslVerifies(work, "revoked-leaf", holders.revoked.der, trust);
+        assert.ok(!verified.ok && /revoked/i.test(verified.output), verified.output);
+      } finally {
+        await admin.close();
+      }
+    });
+
+    it("once old-CA certificates are replaced or revoked, only the GDS's own certificate holds the old CA", async () => {
+      const status = await gds.gds.services.rollover.status(Date.now());
+      const group = status.find((s) => s.group === GROUP)!;
+      const rows = (await gds.gds.services.certificates.listCertificates()).map((r) => `${r.applicationUri} issuer=${r.issuerSerialHex} nb=${r.notBeforeMs} na=${r.notAfterMs} revoked=${r.revokedAtMs}`);
+      assert.deepEqual(group.superseded.map((p) => [p.serialHex, p.certificatesInUse, p.ownCertificate]), [[serialOf(oldCa), 0, true]], `only the GDS's own certificate holds the old CA: ${rows.join("; ")}`);
+    });
+
+    it("the GDS's own certificate moves to the new CA last, the old CA retires, and a client trusting only the new CA connects", async () => {
+      const result = await cliJson<StatusJson>(["ca", "status", ...dataArgs(), "--json"]);
+      assert.equal(result.check.ownCertificateRenewed, true);
+      assert.deepEqual(result.check.retired.map((r) => [r.serialHex, r.reason]), [[serialOf(oldCa), "no-certificate-in-use"]]);
+      assert.deepEqual(result.status.find((s) => s.group === GROUP)!.superseded, []);
+      const folder = path.join(gds.dataDir, "ca", GROUP, TYPE);
+      await assert.rejects(fs.access(path.join(folder, "previous", serialOf(oldCa))), "the old CA left previous/");
+      await assert.rejects(fs.access(path.join(folder, "retired", serialOf(oldCa), "ca.key.pem")), "the retired CA's key is destroyed");
+      await fs.access(path.join(folder, "retired", serialOf(oldCa), "ca.cert.pem"));
+
+      // The running server presents its new certificate and drops the old CA (it follows within seconds).
+      const trust = await until("the GDS presenting its new-CA certificate", async () => {
+        const client = await asAdmin([newCa]);
+        try {
+          const t = await trustListOf(client, holders.renewing.applicationId);
+          return t.trustedCertificates.length === 1 ? t : null;
+        } finally {
+          await client.close();
+        }
+      });
+      assert.ok(trust.trustedCertificates[0].equals(newCa), "only the new CA is trusted now");
+      assert.equal(trust.trustedCrls.length, 1);
+      assert.ok((await crlOf(trust.trustedCrls, newCa)) !== null);
+      const own = Buffer.from(new x509.X509Certificate((await fs.readFile(path.join(gds.dataDir, "server-pki", "own", "certs", "gds-server.pem"), "utf8")).split(/(?<=-----END CERTIFICATE-----)/)[0]).rawData);
+      assert.ok(issuedBy(own, newCa), "the GDS's own certificate comes from the new CA");
+
+      // The renewed application, trusting only the new CA, reaches the GDS as itself.
+      const self = await asSelf(holders.renewing, [newCa]);
+      try {
+        assert.equal(await self.getCertificateStatus(holders.renewing.applicationId), false);
+      } finally {
+        await self.close();
+      }
+    });
+
+    it("renew and retirement are audited", async () => {
+      const actions = (await gds.gds.services.audit.since(0, 10_000)).map((r) => r.action);
+      for (const action of ["CaRenewed", "ServerCertificateRenewed", "CaRetired"]) assert.ok(actions.includes(action), `audit holds ${action}: ${actions.join(",")}`);
+    });
+  });
+}
