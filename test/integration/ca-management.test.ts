@@ -15,16 +15,16 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import * as x509 from "@peculiar/x509";
 import { CaRegistry } from "../../src/ca/ca-registry";
-import { CertificateAuthority, generateRsaKeyPair, privateKeyToPem, randomSerialHex } from "../../src/ca/certificate-authority";
+import { CertificateAuthority, generateRsaKeyPair, privateKeyToPem } from "../../src/ca/certificate-authority";
 import { buildProgram } from "../../src/cli/main";
 import { resolveConfig } from "../../src/config/config";
 import { dataPaths } from "../../src/config/data-folder";
 import { systemClock } from "../../src/domain/clock";
+import { makeOfflineRoot, signRequest, type OfflineRoot } from "../helpers/offline-root";
 import { GdsError, isGdsError } from "../../src/domain/errors";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
-const RSA_SHA256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 const GROUP = "DefaultApplicationGroup";
 const TYPE = "RsaSha256ApplicationCertificateType";
 const PASSPHRASE = "correct horse battery staple 42";
@@ -104,54 +104,6 @@ async function openssl(args: string[]): Promise<{ code: number; output: string }
     const err = e as { code?: number; stdout?: string; stderr?: string };
     return { code: err.code ?? 1, output: `${err.stdout ?? ""}${err.stderr ?? ""}` };
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A plant's offline root, made with @peculiar/x509 as an operator's own tooling would.
-
-interface OfflineRoot {
-  certificate: x509.X509Certificate;
-  keys: CryptoKeyPair;
-}
-
-async function makeOfflineRoot(subject = "CN=Plant 1 Offline Root CA, O=Plant 1"): Promise<OfflineRoot> {
-  const keys = await generateRsaKeyPair(2048);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerialHex(),
-    name: subject,
-    notBefore: new Date(Date.now() - 86400_000),
-    notAfter: new Date(Date.now() + 3650 * 86400_000),
-    signingAlgorithm: RSA_SHA256,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
-  return { certificate, keys };
-}
-
-/** What the root operator does with the GDS's CSR: signs it as a CA certificate, or (by mistake) as a leaf. */
-async function signRequest(rootCa: OfflineRoot, csrPem: string, asCa: boolean): Promise<x509.X509Certificate> {
-  const csr = new x509.Pkcs10CertificateRequest(csrPem);
-  assert.ok(await csr.verify(), "the CSR's proof of possession does not verify");
-  return x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialHex(),
-    subject: csr.subject,
-    issuer: rootCa.certificate.subject,
-    notBefore: new Date(Date.now() - 3600_000),
-    notAfter: new Date(Date.now() + 1825 * 86400_000),
-    signingAlgorithm: RSA_SHA256,
-    publicKey: csr.publicKey,
-    signingKey: rootCa.keys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(asCa, asCa ? 0 : undefined, true),
-      new x509.KeyUsagesExtension(asCa ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(rootCa.certificate),
-    ],
-  });
 }
 
 function pem(cert: x509.X509Certificate): string {

@@ -16,8 +16,12 @@ import { after, before, describe, it } from "node:test";
 import { GdsClient } from "../../src/client/index";
 import { derToPem } from "../../src/domain/pem";
 import { x509 } from "../helpers/certificates";
-import { cliJson, killChildren, setCliWorkDir } from "../helpers/cli";
-import { BACKENDS } from "../helpers/databases";
+import { openServices } from "../../src/app";
+import { resolveConfig } from "../../src/config/config";
+import { DEFAULT_APPLICATION_GROUP } from "../../src/domain/certificate-groups";
+import { cli, cliJson, cliOk, killChildren, setCliWorkDir } from "../helpers/cli";
+import { BACKENDS, createTestDatabase, type TestDatabase } from "../helpers/databases";
+import { makeOfflineRoot, signRequest, type OfflineRoot } from "../helpers/offline-root";
 import { ADMIN_PASSWORD, startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
 import { clientRecord } from "../helpers/records";
 
@@ -246,6 +250,94 @@ for (const backend of BACKENDS) {
     it("renew and retirement are audited", async () => {
       const actions = (await gds.gds.services.audit.since(0, 10_000)).map((r) => r.action);
       for (const action of ["CaRenewed", "ServerCertificateRenewed", "CaRetired"]) assert.ok(actions.includes(action), `audit holds ${action}: ${actions.join(",")}`);
+    });
+  });
+}
+
+for (const backend of BACKENDS) {
+  describe(`CA rollover of a subordinate CA: ca renew --csr, then ca install (${backend})`, { timeout: 300_000 }, () => {
+    let work: string;
+    let dataDir: string;
+    let database: TestDatabase;
+    let root: OfflineRoot;
+    let firstSerial: string;
+    const dataArgs = () => ["--data", dataDir, ...(database.url ? ["--db", database.url] : [])];
+    const folder = () => path.join(dataDir, "ca", GROUP, TYPE);
+    const rootPem = () => path.join(work, "root.pem");
+
+    /** The root signs a request written by the GDS; returns the file of the signed CA certificate. */
+    async function signed(csrFile: string, name: string): Promise<string> {
+      const certificate = await signRequest(root, await fs.readFile(csrFile, "utf8"), true);
+      const file = path.join(work, name);
+      await fs.writeFile(file, certificate.toString("pem"));
+      return file;
+    }
+
+    before(async () => {
+      work = await tempDir("rollover-sub");
+      setCliWorkDir(work);
+      dataDir = path.join(work, "data");
+      database = await createTestDatabase(backend);
+      root = await makeOfflineRoot();
+      await fs.writeFile(rootPem(), root.certificate.toString("pem"));
+      await cliOk(["init", ...dataArgs()], { env: { OPCUA_GDS_ADMIN_PASSWORD: ADMIN_PASSWORD } });
+      // The GDS becomes a subordinate of the plant's root (the existing ca csr + ca install path).
+      // ca csr works on files only: it takes no --db.
+      await cliOk(["ca", "csr", "--out", path.join(work, "first.csr"), "--data", dataDir]);
+      await cliOk(["ca", "install", await signed(path.join(work, "first.csr"), "first.pem"), "--chain", rootPem(), ...dataArgs()]);
+      firstSerial = serialOf(Buffer.from(new x509.X509Certificate(await fs.readFile(path.join(folder(), "ca.cert.pem"), "utf8")).rawData));
+    });
+
+    after(async () => {
+      killChildren();
+      await database?.drop();
+      if (work) await fs.rm(work, { recursive: true, force: true });
+    });
+
+    it("ca renew without --csr refuses a subordinate CA and says what to do (exit 2)", async () => {
+      const r = await cli(["ca", "renew", "--group", GROUP, ...dataArgs()]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /subordinate CA.*ca renew --csr/);
+    });
+
+    it("ca renew --csr requests a new key; ca install makes it the next CA while the old one stays trusted", async () => {
+      const services = await openServices(resolveConfig({ data: dataDir, db: database.url }, {}));
+      let applicationId: string;
+      try {
+        applicationId = await services.directory.registerApplication("test", clientRecord("subordinate-rollover"));
+        const admin = { actor: "test", thumbprint: null, trusted: true, admin: true, self: false };
+        const requestId = await services.certificates.startNewKeyPairRequest(admin, applicationId, null, null, "CN=rollover", [], "PEM", "");
+        await services.certificates.finishRequest(admin, applicationId, requestId);
+      } finally {
+        await services.close();
+      }
+
+      const csrFile = path.join(work, "next.csr");
+      await cliOk(["ca", "renew", "--group", GROUP, "--csr", csrFile, ...dataArgs()]);
+      const nextKey = path.join(folder(), "ca.next.key.pem");
+      assert.equal((await fs.stat(nextKey)).mode & 0o777, 0o600);
+      const installed = await cliJson<{ rolloverFrom: string; kind: string; chainLength: number }>(["ca", "install", await signed(csrFile, "next.pem"), "--chain", rootPem(), ...dataArgs(), "--json"]);
+      assert.equal(installed.rolloverFrom, firstSerial);
+      assert.equal(installed.kind, "subordinate");
+      assert.equal(installed.chainLength, 1);
+      await assert.rejects(fs.access(nextKey), "the next key became the CA key");
+      assert.equal((await fs.stat(path.join(folder(), "previous", firstSerial, "ca.key.pem"))).mode & 0o777, 0o600);
+
+      const after = await openServices(resolveConfig({ data: dataDir, db: database.url }, {}));
+      try {
+        const [status] = await after.rollover.status(Date.now());
+        assert.notEqual(status.current.serialHex, firstSerial);
+        assert.deepEqual(status.superseded.map((p) => [p.serialHex, p.certificatesInUse, p.ownCertificate]), [[firstSerial, 1, true]]);
+        const trust = await after.certificates.trustListContent(DEFAULT_APPLICATION_GROUP);
+        assert.deepEqual(trust.trustedCertificates.map(serialOf).sort(), [firstSerial, status.current.serialHex].sort());
+        assert.deepEqual(trust.issuerCertificates.map(serialOf), [serialOf(Buffer.from(root.certificate.rawData))], "the root once, as issuer");
+        assert.equal(trust.trustedCrls.length, 2);
+        assert.equal(await after.certificates.getCertificateStatus(applicationId, null, null), true, "the old-CA certificate needs an update");
+        const actions = (await after.audit.since(0, 10_000)).map((r) => r.action);
+        assert.ok(actions.includes("CaRenewed"), actions.join(","));
+      } finally {
+        await after.close();
+      }
     });
   });
 }
