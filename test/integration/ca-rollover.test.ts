@@ -341,3 +341,44 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+for (const backend of BACKENDS) {
+  describe(`CA rollover keeping the key: ca renew --reuse-key (${backend})`, { timeout: 300_000 }, () => {
+    let dataDir: string;
+    let database: TestDatabase;
+
+    before(async () => {
+      dataDir = await tempDir("rollover-reuse");
+      database = await createTestDatabase(backend);
+    });
+
+    after(async () => {
+      await database?.drop();
+      if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+    });
+
+    it("issues a new CA certificate for the same key; both are trusted, each with its CRL, and the renewal is audited", async () => {
+      const services = await openServices(resolveConfig({ data: dataDir, db: database.url }, {}));
+      try {
+        await services.certificates.refreshCrls("test");
+        // A certificate of the old CA in use keeps it trusted (with none, it would retire at once).
+        const applicationId = await services.directory.registerApplication("test", clientRecord("reuse-key"));
+        const admin = { actor: "test", thumbprint: null, trusted: true, admin: true, self: false };
+        await services.certificates.finishRequest(admin, applicationId, await services.certificates.startNewKeyPairRequest(admin, applicationId, null, null, "CN=reuse", [], "PEM", ""));
+        const report = await services.rollover.renew("test", GROUP, { reuseKey: true });
+        assert.deepEqual(report.check.retired, []);
+        assert.equal(report.keyReused, true);
+        assert.notEqual(report.current.serialHex, report.superseded.serialHex);
+        const trust = await services.certificates.trustListContent(DEFAULT_APPLICATION_GROUP);
+        const [a, b] = trust.trustedCertificates.map((d) => new X509Certificate(d));
+        assert.equal(trust.trustedCertificates.length, 2);
+        assert.ok(a.publicKey.equals(b.publicKey), "same key");
+        assert.deepEqual([a, b].map((c) => c.serialNumber.toLowerCase()).sort(), [report.current.serialHex, report.superseded.serialHex].sort());
+        assert.equal(trust.trustedCrls.length, 2);
+        assert.ok((await services.audit.since(0, 1000)).some((r) => r.action === "CaRenewed" && r.details?.includes("key=reused")));
+      } finally {
+        await services.close();
+      }
+    });
+  });
+}
