@@ -1,3 +1,4 @@
+import { createPublicKey } from "node:crypto";
 import fs from "node:fs/promises";
 import { isIP } from "node:net";
 import os from "node:os";
@@ -6,6 +7,7 @@ import * as x509 from "@peculiar/x509";
 import type { GdsConfig } from "../config/config";
 import type { DataPaths } from "../config/data-folder";
 import { DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
+import { GdsError } from "../domain/errors";
 import type { CaRegistry } from "./ca-registry";
 import { CertificateAuthority, generateRsaKeyPair, privateKeyToPem } from "./certificate-authority";
 import { exists, writePrivateKeyFile, writePublicFile } from "./key-files";
@@ -39,9 +41,24 @@ export async function issueServerCertificate(config: GdsConfig, paths: DataPaths
     lifetimeDays: config.serverCertificateLifetimeDays,
     backdateSeconds: 3600,
   });
-  await writePrivateKeyFile(paths.serverPrivateKey, await privateKeyToPem(keys.privateKey));
+  const keyPem = await privateKeyToPem(keys.privateKey);
   // The chain goes with the leaf, so that clients that trust only the CA can build it.
-  await writePublicFile(paths.serverCertificate, [certificate, ca.certificate, ...ca.chain].map((c) => `${c.toString("pem")}\n`).join(""));
+  const chainPem = [certificate, ca.certificate, ...ca.chain].map((c) => `${c.toString("pem")}\n`).join("");
+  // Two processes renewing at once (the server's rollover check and `ca status`) could interleave
+  // their writes into a key of one and a certificate of the other: written again until they agree.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await writePrivateKeyFile(paths.serverPrivateKey, keyPem);
+    await writePublicFile(paths.serverCertificate, chainPem);
+    if (await serverFilesAgree(paths)) return;
+  }
+  throw new GdsError("Configuration", `the GDS's certificate ${paths.serverCertificate} and key ${paths.serverPrivateKey} keep being rewritten by another process: stop the other \`opcua-gds\` command and run \`opcua-gds ca status\` again`);
+}
+
+/** True when the GDS's key file belongs to the first certificate of its certificate file. */
+async function serverFilesAgree(paths: DataPaths): Promise<boolean> {
+  const [keyPem, certPem] = await Promise.all([fs.readFile(paths.serverPrivateKey, "utf8"), fs.readFile(paths.serverCertificate, "utf8")]);
+  const spki = createPublicKey(keyPem).export({ type: "spki", format: "der" });
+  return spki.equals(Buffer.from(new x509.X509Certificate(certPem.split(/(?<=-----END CERTIFICATE-----)/)[0]).publicKey.rawData));
 }
 
 /**
