@@ -3,7 +3,7 @@
  * runners, the report table and JSON line, and a GDS started in process on a fresh folder and
  * database that is always cleaned up.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -156,24 +156,31 @@ export interface Rate {
 export async function concurrent(count: number, width: number, op: (i: number, worker: number) => Promise<unknown>): Promise<Rate> {
   let next = 0;
   let failed = false;
+  return measured(count, () =>
+    Promise.all(
+      Array.from({ length: width }, async (_, worker) => {
+        while (!failed) {
+          const i = next++;
+          if (i >= count) return;
+          try {
+            await op(i, worker);
+          } catch (e) {
+            failed = true;
+            throw e;
+          }
+        }
+      }),
+    ),
+  );
+}
+
+/** The Rate of `work`, which makes `count` calls: wall time, and what this process spent meanwhile. */
+export async function measured(count: number, work: () => Promise<unknown>): Promise<Rate> {
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpuMs();
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: width }, async (_, worker) => {
-      while (!failed) {
-        const i = next++;
-        if (i >= count) return;
-        try {
-          await op(i, worker);
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-      }
-    }),
-  );
+  await work();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000;
@@ -260,6 +267,87 @@ export async function launch(run: BackendRun): Promise<{ gds: TestGds; ms: numbe
   };
   run.running = gds;
   return { gds, ms };
+}
+
+/** `opcua-gds start` in a child process: the server alone, as it runs in a plant. */
+export interface SpawnedGds {
+  /** Spawn to "listening on" printed, ms. */
+  listeningMs: number;
+  endpointUrl: string;
+  /** What the test helpers need to connect to it (trusting its CA). */
+  testGds: TestGds;
+  rssKb(): Promise<number>;
+  /** Peak RSS so far (VmHWM). */
+  hwmKb(): Promise<number>;
+  /** SIGTERM, then SIGKILL after 20 s; resolves with the time to exit and how it exited. */
+  stop(): Promise<{ sigtermToExitMs: number; exitCode: number | null; signal: string | null }>;
+}
+
+async function procStatusKb(pid: number, field: string): Promise<number> {
+  const status = await fs.readFile(`/proc/${pid}/status`, "utf8");
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(m[1]);
+}
+
+/** Starts `opcua-gds start` (the built CLI) on `where`'s folder and database; resolves once it listens. */
+export async function spawnGds(where: { dataDir: string; database: TestDatabase; backend: Backend }): Promise<SpawnedGds> {
+  const cli = path.resolve(__dirname, "..", "src", "cli", "main.js");
+  const args = [cli, "start", "--data", where.dataDir, "--port", "0", "--host", "127.0.0.1"];
+  if (where.database.url) args.push("--db", where.database.url);
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, args, { env: { ...process.env, OPCUA_GDS_ADMIN_PASSWORD: ADMIN_PASSWORD, OPCUA_GDS_DB: "" }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal, at: performance.now() })));
+  let endpointUrl: string;
+  try {
+    endpointUrl = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`child did not print "listening on" within 60 s; stderr:\n${stderr}`)), 60_000);
+      proc.stdout!.on("data", (d: Buffer) => {
+        stdout += d.toString();
+        const m = /listening on (opc\.tcp:\/\/\S+)/.exec(stdout);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      void exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`child exited before listening (code ${code}, signal ${signal}); stderr:\n${stderr}`));
+      });
+    });
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw e;
+  }
+  const listeningMs = performance.now() - t0;
+  const caFolder = path.join(where.dataDir, "ca", "DefaultApplicationGroup", "RsaSha256ApplicationCertificateType");
+  const testGds = {
+    endpointUrl,
+    dataDir: where.dataDir,
+    database: where.database,
+    caCertificateFile: path.join(caFolder, "ca.cert.pem"),
+    caCrlFile: path.join(caFolder, "ca.crl.pem"),
+  } as TestGds;
+  return {
+    listeningMs,
+    endpointUrl,
+    testGds,
+    rssKb: () => procStatusKb(proc.pid!, "VmRSS"),
+    hwmKb: () => procStatusKb(proc.pid!, "VmHWM"),
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return { sigtermToExitMs: 0, exitCode: proc.exitCode, signal: proc.signalCode };
+      const t1 = performance.now();
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+      const exit = await exited;
+      clearTimeout(timer);
+      if (stderr.trim()) log(`child stderr:\n${stderr.trim()}`);
+      return { sigtermToExitMs: exit.at - t1, exitCode: exit.code, signal: exit.signal };
+    },
+  };
 }
 
 /** Stops the run's server (clean-up will not stop it again); returns the ms it took. */

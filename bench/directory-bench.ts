@@ -9,17 +9,14 @@
  * and server errors go to stderr.
  */
 import "reflect-metadata";
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
-import { performance } from "node:perf_hooks";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { AttributeIds, StatusCodes, type ClientSession } from "node-opcua";
 import type { DirectoryClient } from "../src/client/directory-client";
 import { BACKENDS, createTestDatabase, type Backend, type TestDatabase } from "../test/helpers/databases";
-import { ADMIN_PASSWORD, tempDir } from "../test/helpers/gds-fixture";
+import { tempDir } from "../test/helpers/gds-fixture";
 import { withDirectory } from "../test/helpers/opcua-client";
 import { serverRecord } from "../test/helpers/records";
 import {
@@ -37,12 +34,14 @@ import {
   runMain,
   sequential,
   shutDown,
+  spawnGds,
   stopServer,
   throughput,
   totalLine,
   withBackend,
   type Latency,
   type Row,
+  type SpawnedGds,
   type Throughput,
 } from "./bench-kit";
 
@@ -85,71 +84,27 @@ interface ChildFigures {
   signal: string | null;
 }
 
-async function procStatusKb(pid: number, field: string): Promise<number> {
-  const status = await fs.readFile(`/proc/${pid}/status`, "utf8");
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
-  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(m[1]);
-}
-
 /** The server alone: `opcua-gds start` in a child process on a fresh folder and database. */
 async function measureChild(backend: Backend): Promise<ChildFigures> {
-  const cli = path.resolve(__dirname, "..", "src", "cli", "main.js");
   const dataDir = await tempDir("bench-child");
   let database: TestDatabase | null = null;
-  let child: ReturnType<typeof spawn> | null = null;
+  let child: SpawnedGds | null = null;
   try {
     database = await createTestDatabase(backend);
-    const args = [cli, "start", "--data", dataDir, "--port", "0", "--host", "127.0.0.1"];
-    if (database.url) args.push("--db", database.url);
-    const t0 = performance.now();
-    const proc = spawn(process.execPath, args, {
-      env: { ...process.env, OPCUA_GDS_ADMIN_PASSWORD: ADMIN_PASSWORD, OPCUA_GDS_DB: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child = proc;
-    let stdout = "";
-    let stderr = "";
-    proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
-      proc.once("exit", (code, signal) => resolve({ code, signal, at: performance.now() })),
-    );
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`child did not print "listening on" within 60 s; stderr:\n${stderr}`)), 60_000);
-      proc.stdout!.on("data", (d: Buffer) => {
-        stdout += d.toString();
-        if (stdout.includes("listening on")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      void exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`child exited before listening (code ${code}, signal ${signal}); stderr:\n${stderr}`));
-      });
-    });
-    const spawnToListeningMs = performance.now() - t0;
-    const vmRss = await procStatusKb(proc.pid!, "VmRSS");
-    const vmHwm = await procStatusKb(proc.pid!, "VmHWM");
-    const t1 = performance.now();
-    proc.kill("SIGTERM");
-    const exit = await exited;
-    if (stderr.trim()) log(`child (${backend}) stderr:\n${stderr.trim()}`);
+    child = await spawnGds({ dataDir, database, backend });
+    const vmRss = await child.rssKb();
+    const vmHwm = await child.hwmKb();
+    const exit = await child.stop();
     return {
-      spawnToListeningMs: round(spawnToListeningMs),
+      spawnToListeningMs: round(child.listeningMs),
       vmRssMiB: round(vmRss / 1024),
       vmHwmMiB: round(vmHwm / 1024),
-      sigtermToExitMs: round(exit.at - t1),
-      exitCode: exit.code,
+      sigtermToExitMs: round(exit.sigtermToExitMs),
+      exitCode: exit.exitCode,
       signal: exit.signal,
     };
   } finally {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const c = child;
-      const gone = new Promise((r) => c.once("exit", r));
-      c.kill("SIGKILL");
-      await gone;
-    }
+    await child?.stop();
     await database?.drop();
     await fs.rm(dataDir, { recursive: true, force: true });
   }

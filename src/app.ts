@@ -66,7 +66,13 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
   const paths = dataPaths(config.dataDir);
   await fs.mkdir(paths.root, { recursive: true, mode: 0o700 });
   const [registry, secrets] = await Promise.all([CaRegistry.loadOrCreate(config, paths, clock), SecretBox.open(paths.secretKey)]);
-  const db = await openDatabase({ url: config.databaseUrl, sqlitePath: paths.sqlite });
+  let db: Database;
+  try {
+    db = await openDatabase({ url: config.databaseUrl, sqlitePath: paths.sqlite });
+  } catch (e) {
+    registry.close();
+    throw e;
+  }
   const applications = new ApplicationRepository(db, clock);
   const authorities = new LocalAuthorities(registry, config, paths, clock);
   const policy: CertificatePolicy = {
@@ -139,12 +145,14 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     close: async () => {
       await forgetConnector();
       await db.close();
+      registry.close();
     },
   };
 }
 
 export type { CaDescription, CaInstallReport, CaSigningRequest } from "./ca/ca-admin";
 export type { RenewReport, RolloverStatus } from "./services/ca-rollover-service";
+export type { CaKeyStorage } from "./ca/ca-signing-key";
 export { describeBackup, restoreBackup, takeBackup, type BackupDescription, type BackupReport, type RestoreReport } from "./backup/backup";
 
 /** Administration of the CAs in the data folder of `config` (the `ca` commands); needs no database. */
@@ -187,7 +195,12 @@ async function initialize(services: GdsServices, env: NodeJS.ProcessEnv, clock: 
   const config = services.config;
   const paths = dataPaths(config.dataDir);
   const registry = await CaRegistry.loadOrCreate(config, paths, clock);
-  const createdServerCertificate = await ensureServerCertificate(config, paths, registry);
+  let createdServerCertificate: boolean;
+  try {
+    createdServerCertificate = await ensureServerCertificate(config, paths, registry);
+  } finally {
+    registry.close();
+  }
   await services.certificates.refreshCrls("init");
   // A rollover made while the GDS was down (or its retirement falling due meanwhile) is taken care of.
   await services.rollover.checkRollover(clock.nowMs(), "init");

@@ -1,7 +1,8 @@
 "use strict";
 // Installs the test-only devices' own dependency trees (each folder here pins a stack that cannot
-// share node_modules with the product). Runs before the tests; does nothing when a folder's
-// node_modules already matches its package-lock.json.
+// share node_modules with the product), and SoftHSM2, the PKCS#11 token of the HSM tests. Runs
+// before the tests; does nothing when a folder's node_modules already matches its
+// package-lock.json and SoftHSM2 is installed.
 const { createHash } = require("node:crypto");
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -19,3 +20,5 @@ for (const entry of fs.readdirSync(__dirname, { withFileTypes: true })) {
   execFileSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: folder, stdio: "inherit" });
   fs.writeFileSync(stamp, wanted);
 }
+
+require("./softhsm.js").ensureSoftHsm();

@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { KeyObject, webcrypto } from "node:crypto";
+import { createPublicKey, KeyObject, webcrypto } from "node:crypto";
 import { thumbprintOf } from "../domain/thumbprint";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -9,17 +9,17 @@ import type { DataPaths } from "../config/data-folder";
 import { CERTIFICATE_GROUPS, DEFAULT_APPLICATION_GROUP, groupByName, type CertificateGroupSpec, type CertificateTypeSpec } from "../domain/certificate-groups";
 import type { Clock } from "../domain/clock";
 import { GdsError, invalidArgument } from "../domain/errors";
-import { CaRegistry, defaultCaSubject } from "./ca-registry";
+import { CaRegistry, defaultCaKeyLabel, defaultCaSubject, openCaToken } from "./ca-registry";
 import { decodeCaPrivateKey, isEncryptedPem, publicKeySpkiOf, readCaKeyFile, writeCaKeyFile } from "./ca-keys";
+import { FileSigningKey, publicCryptoKey, RSA_SHA256, x509Signing, type CaKeyStorage, type CaSigningKey } from "./ca-signing-key";
 import { CertificateAuthority, generateRsaKeyPair, parsePemCertificates } from "./certificate-authority";
-import { installNextAuthority, writeAuthorityFiles } from "./ca-rollover";
+import { installNextAuthority, writeAuthorityFiles, type NewCaKey } from "./ca-rollover";
 import { ensureServerCertificate } from "./gds-identity";
 import { exists, writePrivateKeyFile, writePublicFile } from "./key-files";
+import type { Pkcs11Key, Pkcs11Token } from "./pkcs11-token";
+import { checkTokenKeyProtection, pendingTokenKeyReferenceFile, readTokenKeyReference, tokenKeyReferenceFile, writeTokenKeyReference } from "./token-keys";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-
-const subtle = webcrypto.subtle as unknown as SubtleCrypto;
-const RSA_SHA256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 
 /** A CA certificate may say it starts this much in the future (the signer's clock runs ahead). */
 const NOT_BEFORE_TOLERANCE_MS = 5 * 60_000;
@@ -33,6 +33,7 @@ export interface CaSigningRequest {
   subject: string;
   /** PKCS#10 request in PEM. */
   pem: string;
+  /** The pending key file, or the file that names the pending key in the token. */
   pendingKeyFile: string;
   /** True when an existing pending key was used again (an earlier `ca csr` not installed yet). */
   reusedPendingKey: boolean;
@@ -50,6 +51,8 @@ export interface CaInstallReport {
   /** Number of parent certificates kept in `ca.chain.pem`. */
   chainLength: number;
   keyEncrypted: boolean;
+  /** Where the CA key lives: a file, or a token and label. */
+  keyStorage: CaKeyStorage;
   /** Where the previous CA files went; null when the folder held no CA. */
   backupFolder: string | null;
   /** True when the GDS's own certificate was issued again by the new CA (DefaultApplicationGroup). */
@@ -80,13 +83,17 @@ export interface CaDescription {
   /** SHA-1 of the DER certificate, lowercase hex. */
   thumbprint?: string;
   keyEncrypted?: boolean;
+  /** Where the CA key lives: a file, or a token and label (read from the folder; the token is not opened). */
+  keyStorage?: CaKeyStorage;
   kind?: "self-signed" | "subordinate";
   chain?: CaChainEntry[];
-  /** True when a `ca csr` key waits for its certificate (`ca.pending.key.pem`). */
+  /** True when a `ca csr` key waits for its certificate (`ca.pending.key.pem`, or `ca.pending.key.pkcs11.json` for a key in a token). */
   pendingKey: boolean;
-  /** True when a `ca renew --csr` key waits for its certificate (`ca.next.key.pem`). */
+  /** True when a `ca renew --csr` key waits for its certificate (`ca.next.key.pem` or its token reference). */
   nextKey: boolean;
 }
+
+/** The key a CA certificate is installed with: a key file's key, or a key in the token. */
 
 /** Where an input came from, for messages. */
 interface CertificateInput {
@@ -127,6 +134,11 @@ function isoDate(d: Date): string {
   return d.toISOString();
 }
 
+/** The file of a CA folder that names the token key of a `ca renew --csr` request not installed yet. */
+function nextTokenKeyReferenceFile(folder: string): string {
+  return path.join(folder, "ca.next.key.pkcs11.json");
+}
+
 /** What every install or import report says of the CA now in place. */
 async function installReport(group: CertificateGroupSpec, type: CertificateTypeSpec, ca: CertificateAuthority): Promise<Omit<CaInstallReport, "backupFolder" | "serverCertificateReissued">> {
   const certificate = ca.certificate;
@@ -140,6 +152,7 @@ async function installReport(group: CertificateGroupSpec, type: CertificateTypeS
     kind: (await certificate.isSelfSigned()) ? "self-signed" : "subordinate",
     chainLength: ca.chain.length,
     keyEncrypted: ca.keyEncrypted,
+    keyStorage: ca.keyStorage,
   };
 }
 
@@ -233,11 +246,12 @@ export class CaAdministration {
   async requestCertificate(options: { group?: string; subject?: string; next?: boolean } = {}): Promise<CaSigningRequest> {
     const { group, type } = groupAndType(options.group);
     const folder = this.paths.caFolder(group.name, type.name);
-    if (options.next && !(await exists(CertificateAuthority.certificateFile(folder)))) {
+    const next = Boolean(options.next);
+    if (next && !(await exists(CertificateAuthority.certificateFile(folder)))) {
       throw new GdsError("NotFound", `no CA in ${folder} to renew: run \`opcua-gds init --data ${this.paths.root}\` first`);
     }
     // A rollover request (`ca renew --csr`) has a key of its own: installing it keeps the current CA trusted.
-    const pendingKeyFile = options.next ? CertificateAuthority.nextKeyFile(folder) : CertificateAuthority.pendingKeyFile(folder);
+    const pendingKeyFile = next ? CertificateAuthority.nextKeyFile(folder) : CertificateAuthority.pendingKeyFile(folder);
     const subject = options.subject ?? (await this.currentSubject(folder)) ?? defaultCaSubject(this.config, group.name);
     try {
       new x509.Name(subject);
@@ -246,31 +260,69 @@ export class CaAdministration {
     }
 
     await this.checkKeyProtection(folder);
-    let key: KeyObject;
-    const reusedPendingKey = await exists(pendingKeyFile);
-    if (reusedPendingKey) {
-      key = (await readCaKeyFile(pendingKeyFile, this.config.caPassphrase)).key;
-    } else {
-      const keys = await generateRsaKeyPair(this.config.caKeySize);
-      key = KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey);
-      await fs.mkdir(folder, { recursive: true, mode: 0o700 });
-      await writeCaKeyFile(pendingKeyFile, key, this.config.caPassphrase);
-    }
-    const keys: CryptoKeyPair = {
-      privateKey: await subtle.importKey("pkcs8", key.export({ type: "pkcs8", format: "der" }), RSA_SHA256, false, ["sign"]),
-      publicKey: await subtle.importKey("spki", new Uint8Array(publicKeySpkiOf(key)), RSA_SHA256, true, ["verify"]),
-    };
-    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-      name: subject,
-      keys,
-      signingAlgorithm: RSA_SHA256,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, undefined, true),
-        new x509.KeyUsagesExtension(CA_KEY_USAGES | x509.KeyUsageFlags.digitalSignature, true),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      ],
+    return this.withToken(async (token) => {
+      const pending = await this.pendingKey(folder, token, next);
+      let key: CaSigningKey;
+      let pendingFile: string;
+      if (pending) {
+        ({ key, file: pendingFile } = pending);
+      } else if (token) {
+        // A label of its own, so that the current CA key (labelled by group) stays until `ca install`.
+        const stamp = new Date(this.clock.nowMs()).toISOString().slice(0, 19).replace(/[-:]/g, "");
+        const tokenKey = token.generateKey(`${defaultCaKeyLabel(group.name, type.name)}/${stamp}Z`, this.config.caKeySize);
+        checkTokenKeyProtection(token, tokenKey);
+        pendingFile = next ? nextTokenKeyReferenceFile(folder) : pendingTokenKeyReferenceFile(folder);
+        await writeTokenKeyReference(pendingFile, token, tokenKey);
+        key = tokenKey;
+      } else {
+        const keys = await generateRsaKeyPair(this.config.caKeySize);
+        const keyObject = KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey);
+        pendingFile = pendingKeyFile;
+        await fs.mkdir(folder, { recursive: true, mode: 0o700 });
+        await writeCaKeyFile(pendingFile, keyObject, this.config.caPassphrase);
+        key = await FileSigningKey.fromKeyObject(keyObject, pendingFile, Boolean(this.config.caPassphrase));
+      }
+      const { signingKey, crypto } = x509Signing(key);
+      const publicKey = await publicCryptoKey(key);
+      const csr = await x509.Pkcs10CertificateRequestGenerator.create(
+        {
+          name: subject,
+          keys: { privateKey: signingKey, publicKey },
+          signingAlgorithm: RSA_SHA256,
+          extensions: [
+            new x509.BasicConstraintsExtension(true, undefined, true),
+            new x509.KeyUsagesExtension(CA_KEY_USAGES | x509.KeyUsageFlags.digitalSignature, true),
+            await x509.SubjectKeyIdentifierExtension.create(publicKey),
+          ],
+        },
+        crypto,
+      );
+      return { group: group.name, certificateType: type.name, subject, pem: csr.toString("pem"), pendingKeyFile: pendingFile, reusedPendingKey: pending !== null };
     });
-    return { group: group.name, certificateType: type.name, subject, pem: csr.toString("pem"), pendingKeyFile, reusedPendingKey };
+  }
+
+  /** The key of an earlier `ca csr` still waiting for its certificate (a key file, or a key in the token), or null. */
+  private async pendingKey(folder: string, token: Pkcs11Token | undefined, next = false): Promise<{ key: CaSigningKey; file: string; install: NewCaKey } | null> {
+    const file = next ? CertificateAuthority.nextKeyFile(folder) : CertificateAuthority.pendingKeyFile(folder);
+    if (await exists(file)) {
+      const { key } = await readCaKeyFile(file, this.config.caPassphrase);
+      return { key: await FileSigningKey.fromKeyObject(key, file, Boolean(this.config.caPassphrase)), file, install: { kind: "file", key } };
+    }
+    const referenceFile = next ? nextTokenKeyReferenceFile(folder) : pendingTokenKeyReferenceFile(folder);
+    const reference = await readTokenKeyReference(referenceFile);
+    if (!reference) return null;
+    const key = reference.resolve(token);
+    return { key, file: referenceFile, install: { kind: "pkcs11", token: token as Pkcs11Token, key } };
+  }
+
+  /** Runs `work` with the configured PKCS#11 token open (undefined when none is configured), and closes it. */
+  private async withToken<T>(work: (token: Pkcs11Token | undefined) => Promise<T>): Promise<T> {
+    const token = openCaToken(this.config);
+    try {
+      return await work(token);
+    } finally {
+      token?.close();
+    }
   }
 
   /**
@@ -282,21 +334,21 @@ export class CaAdministration {
   async installCertificate(options: { group?: string } & CertificateInput): Promise<CaInstallReport> {
     const { group, type } = groupAndType(options.group);
     const folder = this.paths.caFolder(group.name, type.name);
-    const nextKeyFile = CertificateAuthority.nextKeyFile(folder);
-    if (await exists(nextKeyFile)) {
-      const { key } = await readCaKeyFile(nextKeyFile, this.config.caPassphrase);
-      const [certificate] = await readCertificates(options.certificateFile);
-      if (publicKeySpkiOf(key).equals(Buffer.from(certificate.publicKey.rawData))) return this.installNext(group, type, options, key, nextKeyFile);
-    }
-    const pendingKeyFile = CertificateAuthority.pendingKeyFile(folder);
-    if (!(await exists(pendingKeyFile))) {
-      throw new GdsError("NotFound", `no pending CA key in ${folder}: run \`opcua-gds ca csr --data ${this.paths.root}${options.group ? ` --group ${group.name}` : ""}\` first and have that request signed (to bring a key of your own, use \`opcua-gds ca import\`)`);
-    }
-    const { key } = await readCaKeyFile(pendingKeyFile, this.config.caPassphrase);
-    const { certificate, parents } = await this.checkedCertificate(options, key, (file) => `the certificate in ${file} does not belong to the pending key ${pendingKeyFile}: install the certificate signed for the request that \`opcua-gds ca csr\` wrote last`);
-    const report = await this.replaceAuthority(group, type, certificate, key, parents);
-    await fs.rm(pendingKeyFile, { force: true });
-    return report;
+    return this.withToken(async (token) => {
+      const next = await this.pendingKey(folder, token, true);
+      if (next) {
+        const [certificate] = await readCertificates(options.certificateFile);
+        if (next.key.publicKeySpki.equals(Buffer.from(certificate.publicKey.rawData))) return this.installNext(group, type, options, next, token);
+      }
+      const pending = await this.pendingKey(folder, token);
+      if (!pending) {
+        throw new GdsError("NotFound", `no pending CA key in ${folder}: run \`opcua-gds ca csr --data ${this.paths.root}${options.group ? ` --group ${group.name}` : ""}\` first and have that request signed (to bring a key of your own, use \`opcua-gds ca import\`)`);
+      }
+      const { certificate, parents } = await this.checkedCertificate(options, pending.key.publicKeySpki, (file) => `the certificate in ${file} does not belong to the pending key ${pending.file}: install the certificate signed for the request that \`opcua-gds ca csr\` wrote last`);
+      const report = await this.replaceAuthority(group, type, certificate, pending.install, parents);
+      await fs.rm(pending.file, { force: true });
+      return report;
+    });
   }
 
   /**
@@ -304,14 +356,14 @@ export class CaAdministration {
    * and stays trusted until it retires (the database side follows at the next rollover check,
    * which `ca install` runs); the GDS's own certificate is not touched (it moves last).
    */
-  private async installNext(group: CertificateGroupSpec, type: CertificateTypeSpec, input: CertificateInput, key: KeyObject, nextKeyFile: string): Promise<CaInstallReport> {
+  private async installNext(group: CertificateGroupSpec, type: CertificateTypeSpec, input: CertificateInput, next: { key: CaSigningKey; file: string; install: NewCaKey }, token: Pkcs11Token | undefined): Promise<CaInstallReport> {
     const folder = this.paths.caFolder(group.name, type.name);
-    const { certificate, parents } = await this.checkedCertificate(input, key, () => "unreachable: the key was matched before");
+    const { certificate, parents } = await this.checkedCertificate(input, next.key.publicKeySpki, () => "unreachable: the key was matched before");
     await this.checkKeyProtection(folder);
-    const current = await CertificateAuthority.load(folder, this.clock, this.config.caPassphrase);
-    await installNextAuthority(folder, current, certificate, key, parents, this.config.caPassphrase);
-    const ca = await CertificateAuthority.load(folder, this.clock, this.config.caPassphrase);
-    await fs.rm(nextKeyFile, { force: true });
+    const current = await CertificateAuthority.load(folder, this.clock, this.config.caPassphrase, token);
+    await installNextAuthority(folder, current, certificate, next.install, parents, this.config.caPassphrase);
+    const ca = await CertificateAuthority.load(folder, this.clock, this.config.caPassphrase, token);
+    await fs.rm(next.file, { force: true });
     return { ...(await installReport(group, type, ca)), backupFolder: null, serverCertificateReissued: false, rolloverFrom: current.serialHex };
   }
 
@@ -330,8 +382,27 @@ export class CaAdministration {
     if (key.asymmetricKeyType !== "rsa") throw invalidArgument(`the key in ${options.keyFile} is ${key.asymmetricKeyType ?? "not"} RSA: the GDS's certificate types are RSA/SHA-256, give an RSA CA key`);
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < MIN_CA_KEY_BITS) throw invalidArgument(`the key in ${options.keyFile} has ${bits} bits: a CA key needs at least ${MIN_CA_KEY_BITS}`);
-    const { certificate, parents } = await this.checkedCertificate(options, key, (file) => `the key in ${options.keyFile} does not belong to the certificate in ${file} (their public keys differ): give the key file of this certificate`);
-    return this.replaceAuthority(group, type, certificate, key, parents);
+    const { certificate, parents } = await this.checkedCertificate(options, publicKeySpkiOf(key), (file) => `the key in ${options.keyFile} does not belong to the certificate in ${file} (their public keys differ): give the key file of this certificate`);
+    return this.replaceAuthority(group, type, certificate, { kind: "file", key }, parents);
+  }
+
+  /**
+   * Makes an existing CA certificate the group's CA with its private key already in the configured
+   * PKCS#11 token (found by its label), with the checks of importAuthority plus: the key is
+   * sensitive, not extractable and may sign.
+   */
+  async importTokenAuthority(options: { group?: string; keyLabel: string } & CertificateInput): Promise<CaInstallReport> {
+    const { group, type } = groupAndType(options.group);
+    if (!this.config.caPkcs11) throw invalidArgument("--pkcs11-key needs a token: set OPCUA_GDS_CA_PKCS11_MODULE, OPCUA_GDS_CA_PKCS11_TOKEN and OPCUA_GDS_CA_PKCS11_PIN (or OPCUA_GDS_CA_PKCS11_PIN_FILE)");
+    return this.withToken(async (token) => {
+      const tokenKey = (token as Pkcs11Token).findKey(options.keyLabel);
+      if (!tokenKey) throw invalidArgument(`the PKCS#11 token "${this.config.caPkcs11?.token}" holds no private key labelled "${options.keyLabel}": check the label (pkcs11-tool --list-objects --login shows them)`);
+      checkTokenKeyProtection(token as Pkcs11Token, tokenKey);
+      const bits = createPublicKey({ key: tokenKey.publicKeySpki, format: "der", type: "spki" }).asymmetricKeyDetails?.modulusLength ?? 0;
+      if (bits < MIN_CA_KEY_BITS) throw invalidArgument(`the key "${options.keyLabel}" has ${bits} bits: a CA key needs at least ${MIN_CA_KEY_BITS}`);
+      const { certificate, parents } = await this.checkedCertificate(options, tokenKey.publicKeySpki, (file) => `the key "${options.keyLabel}" in the token does not belong to the certificate in ${file} (their public keys differ): give the certificate of this key`);
+      return this.replaceAuthority(group, type, certificate, { kind: "pkcs11", token: token as Pkcs11Token, key: tokenKey }, parents);
+    });
   }
 
   /** The state of every group/type CA in the data folder; reads files only (needs no passphrase). */
@@ -345,9 +416,10 @@ export class CaAdministration {
         const folder = this.paths.caFolder(group.name, type.name);
         const certFile = CertificateAuthority.certificateFile(folder);
         const keyFile = CertificateAuthority.keyFile(folder);
-        const pendingKey = await exists(CertificateAuthority.pendingKeyFile(folder));
-        const nextKey = await exists(CertificateAuthority.nextKeyFile(folder));
-        if (!(await exists(certFile)) || !(await exists(keyFile))) {
+        const pendingKey = (await exists(CertificateAuthority.pendingKeyFile(folder))) || (await exists(pendingTokenKeyReferenceFile(folder)));
+        const nextKey = (await exists(CertificateAuthority.nextKeyFile(folder))) || (await exists(nextTokenKeyReferenceFile(folder)));
+        const tokenKey = await readTokenKeyReference(tokenKeyReferenceFile(folder));
+        if (!(await exists(certFile)) || !(tokenKey || (await exists(keyFile)))) {
           result.push({ group: group.name, certificateType: type.name, folder, present: false, pendingKey, nextKey });
           continue;
         }
@@ -365,7 +437,8 @@ export class CaAdministration {
           notBefore: isoDate(certificate.notBefore),
           notAfter: isoDate(certificate.notAfter),
           thumbprint: sha1Hex(certificate.rawData),
-          keyEncrypted: isEncryptedPem(await fs.readFile(keyFile, "utf8")),
+          keyEncrypted: tokenKey ? false : isEncryptedPem(await fs.readFile(keyFile, "utf8")),
+          keyStorage: tokenKey ? { kind: "pkcs11", token: tokenKey.reference.token, label: tokenKey.reference.label } : { kind: "file", encrypted: isEncryptedPem(await fs.readFile(keyFile, "utf8")) },
           kind: (await certificate.isSelfSigned()) ? "self-signed" : "subordinate",
           chain: chain.map((c) => ({ subject: c.subject, thumbprint: sha1Hex(c.rawData), notAfter: isoDate(c.notAfter) })),
           pendingKey,
@@ -396,9 +469,9 @@ export class CaAdministration {
   }
 
   /** Reads the certificate (and chain) to install and runs every check against `key`. */
-  private async checkedCertificate(input: CertificateInput, key: KeyObject, mismatch: (file: string) => string): Promise<{ certificate: x509.X509Certificate; parents: x509.X509Certificate[] }> {
+  private async checkedCertificate(input: CertificateInput, keySpki: Buffer, mismatch: (file: string) => string): Promise<{ certificate: x509.X509Certificate; parents: x509.X509Certificate[] }> {
     const [certificate, ...bundled] = await readCertificates(input.certificateFile);
-    if (!publicKeySpkiOf(key).equals(Buffer.from(certificate.publicKey.rawData))) throw invalidArgument(mismatch(input.certificateFile));
+    if (!keySpki.equals(Buffer.from(certificate.publicKey.rawData))) throw invalidArgument(mismatch(input.certificateFile));
     const nowMs = this.clock.nowMs();
     const problem = caCertificateProblem(certificate, nowMs, "the certificate");
     if (problem) throw invalidArgument(`${problem} (${input.certificateFile})`);
@@ -414,18 +487,18 @@ export class CaAdministration {
    * message pointing to the backup. Then the GDS's own certificate is issued again when it came
    * from the replaced CA, since clients that trust the new CA could not verify it.
    */
-  private async replaceAuthority(group: CertificateGroupSpec, type: CertificateTypeSpec, certificate: x509.X509Certificate, key: KeyObject, parents: x509.X509Certificate[]): Promise<CaInstallReport> {
+  private async replaceAuthority(group: CertificateGroupSpec, type: CertificateTypeSpec, certificate: x509.X509Certificate, key: NewCaKey, parents: x509.X509Certificate[]): Promise<CaInstallReport> {
     const folder = this.paths.caFolder(group.name, type.name);
     const passphrase = this.config.caPassphrase;
     await this.checkKeyProtection(folder);
     await fs.mkdir(folder, { recursive: true, mode: 0o700 });
     const backupFolder = await this.backup(folder);
 
-    // The CRL beside the certificate was signed by the replaced key; it is in the backup.
+    // One key per CA folder (file or token reference); the CRL beside the certificate was signed by the replaced key: it is in the backup.
     await writeAuthorityFiles(folder, certificate, key, parents, passphrase);
 
     // Proves the new files load as a CA (key matches, chain parses) before anything depends on them.
-    const ca = await CertificateAuthority.load(folder, this.clock, passphrase);
+    const ca = await CertificateAuthority.load(folder, this.clock, passphrase, key.kind === "pkcs11" ? key.token : undefined);
 
     let serverCertificateReissued = false;
     if (group.name === DEFAULT_APPLICATION_GROUP.name && backupFolder && (await exists(this.paths.serverCertificate))) {
@@ -433,7 +506,12 @@ export class CaAdministration {
       await fs.mkdir(serverBackup, { recursive: true, mode: 0o700 });
       await fs.rename(this.paths.serverCertificate, path.join(serverBackup, path.basename(this.paths.serverCertificate)));
       if (await exists(this.paths.serverPrivateKey)) await fs.rename(this.paths.serverPrivateKey, path.join(serverBackup, path.basename(this.paths.serverPrivateKey)));
-      serverCertificateReissued = await ensureServerCertificate(this.config, this.paths, await CaRegistry.loadOrCreate(this.config, this.paths, this.clock));
+      const registry = await CaRegistry.loadOrCreate(this.config, this.paths, this.clock);
+      try {
+        serverCertificateReissued = await ensureServerCertificate(this.config, this.paths, registry);
+      } finally {
+        registry.close();
+      }
     }
 
     return { ...(await installReport(group, type, ca)), backupFolder, serverCertificateReissued };
@@ -441,7 +519,7 @@ export class CaAdministration {
 
   /** Copies the CA files of `folder` into `folder/backup-<UTC time>/` (mode 0700); null when there are none. */
   private async backup(folder: string): Promise<string | null> {
-    const names = ["ca.cert.pem", "ca.key.pem", "ca.chain.pem", "ca.crl.pem"];
+    const names = ["ca.cert.pem", "ca.key.pem", "ca.key.pkcs11.json", "ca.chain.pem", "ca.crl.pem"];
     const present = [];
     for (const name of names) if (await exists(path.join(folder, name))) present.push(name);
     if (present.length === 0) return null;

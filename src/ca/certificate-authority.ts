@@ -6,9 +6,12 @@ import * as x509 from "@peculiar/x509";
 import type { Clock } from "../domain/clock";
 import type { IssueProfile } from "../services/ports";
 import { GdsError } from "../domain/errors";
-import { publicKeySpkiOf, readCaKeyFile, writeCaKeyFile } from "./ca-keys";
+import { readCaKeyFile, writeCaKeyFile } from "./ca-keys";
+import { FileSigningKey, publicCryptoKey, RSA_SHA256, x509Signing, type CaKeyStorage, type CaSigningKey } from "./ca-signing-key";
 import { encodeCertificate, encodeTbsCertificate, leafTemplate, subjectPublicKeyInfo, type LeafTemplate } from "./certificate-encoder";
 import { exists, writePublicFile } from "./key-files";
+import type { Pkcs11Token } from "./pkcs11-token";
+import { createTokenKey, readTokenKeyReference, tokenKeyReferenceFile } from "./token-keys";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -21,12 +24,13 @@ export interface CaCreateOptions {
   lifetimeDays: number;
   /** Encrypts a new key with this passphrase, and decrypts (or re-encrypts) an existing one. */
   passphrase?: string;
+  /** Generates a new key inside this token (labelled `keyLabel`) instead of a key file. */
+  token?: Pkcs11Token;
+  keyLabel?: string;
 }
 
 /** What an application certificate must say: the certificate service's IssueProfile. */
 export type ApplicationCertificateProfile = IssueProfile;
-
-const RSA_SHA256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 
 /** A fresh RSA key pair usable for signing with SHA-256. */
 export async function generateRsaKeyPair(modulusLength: number): Promise<CryptoKeyPair> {
@@ -50,20 +54,16 @@ export function randomSerialHex(): string {
   return bytes.toString("hex");
 }
 
-/** The WebCrypto signing key of a CA key object (RSA only: every certificate type of the GDS is RSA/SHA-256). */
-async function importSigningKey(key: KeyObject, keyFile: string): Promise<CryptoKey> {
-  if (key.asymmetricKeyType !== "rsa") throw new GdsError("Configuration", `the CA key ${keyFile} is not an RSA key: the GDS signs with RSA/SHA-256`);
-  return subtle.importKey("pkcs8", key.export({ type: "pkcs8", format: "der" }), RSA_SHA256, false, ["sign"]);
-}
-
 /** The certificates of a PEM file, in file order. */
 export function parsePemCertificates(pem: string): x509.X509Certificate[] {
   return x509.PemConverter.decode(pem).map((der) => new x509.X509Certificate(der));
 }
 
 /**
- * A certificate authority kept in a folder: `ca.cert.pem`, `ca.key.pem` (mode 0600, encrypted
- * PKCS#8 when a passphrase is configured) and, for a subordinate CA, `ca.chain.pem` (its parents).
+ * A certificate authority kept in a folder: `ca.cert.pem`, its key and, for a subordinate CA,
+ * `ca.chain.pem` (its parents). The key is either `ca.key.pem` (mode 0600, encrypted PKCS#8 when a
+ * passphrase is configured) or a non-extractable key in a PKCS#11 token, which `ca.key.pkcs11.json`
+ * names (token, label, CKA_ID; no secret).
  * Built on @peculiar/x509 over node:crypto rather than node-opcua-pki's CA, because that CA ignores
  * subject and SAN overrides, sets its own keyUsage profile and was not safe under concurrent signing.
  */
@@ -71,14 +71,31 @@ export class CertificateAuthority {
   private constructor(
     readonly folder: string,
     readonly certificate: x509.X509Certificate,
-    private readonly signingKey: CryptoKey,
+    private readonly signingKey: CaSigningKey,
     private readonly clock: Clock,
     /** The issuers above this CA, nearest first, up to the root (`ca.chain.pem`); empty for a self-signed CA. */
     readonly chain: x509.X509Certificate[],
-    /** True when `ca.key.pem` is encrypted with a passphrase. */
-    readonly keyEncrypted: boolean,
-    private readonly passphrase: string | undefined,
   ) {}
+
+  /** Serial number of the CA certificate, lowercase hex. */
+  get serialHex(): string {
+    return this.certificate.serialNumber.toLowerCase();
+  }
+
+  /** The CA's key, for a rollover that keeps it (`ca renew --reuse-key`). */
+  get key(): CaSigningKey {
+    return this.signingKey;
+  }
+
+  /** Where the private key lives (a file, or a token and label). */
+  get keyStorage(): CaKeyStorage {
+    return this.signingKey.storage;
+  }
+
+  /** True when `ca.key.pem` is encrypted with a passphrase. */
+  get keyEncrypted(): boolean {
+    return this.signingKey.storage.kind === "file" && this.signingKey.storage.encrypted;
+  }
 
   static certificateFile(folder: string): string {
     return path.join(folder, "ca.cert.pem");
@@ -116,37 +133,24 @@ export class CertificateAuthority {
   /** Loads the CA in `folder`, creating it first when the folder holds none. Never overwrites a key. */
   static async loadOrCreate(folder: string, options: CaCreateOptions, clock: Clock): Promise<CertificateAuthority> {
     const certFile = CertificateAuthority.certificateFile(folder);
-    const keyFile = CertificateAuthority.keyFile(folder);
-    const [hasCert, hasKey] = await Promise.all([exists(certFile), exists(keyFile)]);
-    if (hasCert && hasKey) return CertificateAuthority.load(folder, clock, options.passphrase);
+    const [hasCert, hasKey] = await Promise.all([exists(certFile), hasKeyIn(folder)]);
+    if (hasCert && hasKey) return CertificateAuthority.load(folder, clock, options.passphrase, options.token);
     if (hasCert !== hasKey) {
       throw new GdsError("Configuration", `the CA folder ${folder} holds ${hasCert ? "a certificate without its key" : "a key without its certificate"}; restore the missing file or move the folder away`);
     }
-    await CertificateAuthority.writeSelfSigned(folder, await generateRsaKeyPair(options.keySize), options, clock);
-    return CertificateAuthority.load(folder, clock, options.passphrase);
-  }
-
-  /**
-   * Writes a self-signed CA certificate for `keys` into `folder`: key first (mode 0600), then the
-   * certificate, so that an interrupted write leaves a pair `load` refuses rather than a wrong CA.
-   */
-  static async writeSelfSigned(folder: string, keys: CryptoKeyPair, options: CaCreateOptions, clock: Clock): Promise<void> {
-    const now = clock.nowMs();
-    const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: randomSerialHex(),
-      name: options.subject,
-      notBefore: new Date(now - 3600_000),
-      notAfter: new Date(now + options.lifetimeDays * 86400_000),
-      signingAlgorithm: RSA_SHA256,
-      keys,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      ],
-    });
-    await writeCaKeyFile(CertificateAuthority.keyFile(folder), KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey), options.passphrase);
-    await writePublicFile(CertificateAuthority.certificateFile(folder), certificate.toString("pem"));
+    let key: CaSigningKey;
+    if (options.token) {
+      // The key is made inside the token and never leaves it; the folder records which key it is.
+      key = await createTokenKey(tokenKeyReferenceFile(folder), options.token, options.keyLabel ?? options.subject, options.keySize);
+    } else {
+      const keys = await generateRsaKeyPair(options.keySize);
+      const keyObject = KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey);
+      await writeCaKeyFile(CertificateAuthority.keyFile(folder), keyObject, options.passphrase);
+      key = await FileSigningKey.fromKeyObject(keyObject, CertificateAuthority.keyFile(folder), Boolean(options.passphrase));
+    }
+    const certificate = await createSelfSignedCaCertificate(key, options.subject, options.lifetimeDays, clock);
+    await writePublicFile(certFile, certificate.toString("pem"));
+    return CertificateAuthority.load(folder, clock, options.passphrase, options.token);
   }
 
   /**
@@ -154,15 +158,14 @@ export class CertificateAuthority {
    * place when one is given. Fails with a Configuration error when the key does not belong to the
    * certificate (a half-finished replacement), rather than signing certificates nobody can verify.
    */
-  static async load(folder: string, clock: Clock, passphrase?: string): Promise<CertificateAuthority> {
+  static async load(folder: string, clock: Clock, passphrase?: string, token?: Pkcs11Token): Promise<CertificateAuthority> {
     const certFile = CertificateAuthority.certificateFile(folder);
-    const keyFile = CertificateAuthority.keyFile(folder);
     const certificate = new x509.X509Certificate(await fs.readFile(certFile, "utf8"));
-    const { key, encrypted } = await readCaKeyFile(keyFile, passphrase);
-    if (!publicKeySpkiOf(key).equals(Buffer.from(certificate.publicKey.rawData))) {
-      throw new GdsError("Configuration", `the CA key ${keyFile} does not belong to the certificate ${certFile}: restore both from the same backup folder in ${folder}`);
+    const signingKey = await loadSigningKey(folder, passphrase, token);
+    if (!signingKey.publicKeySpki.equals(Buffer.from(certificate.publicKey.rawData))) {
+      const where = signingKey.storage.kind === "pkcs11" ? `the key "${signingKey.storage.label}" in the PKCS#11 token "${signingKey.storage.token}"` : `the CA key ${CertificateAuthority.keyFile(folder)}`;
+      throw new GdsError("Configuration", `${where} does not belong to the certificate ${certFile}: restore both from the same backup folder in ${folder}`);
     }
-    const signingKey = await importSigningKey(key, keyFile);
     const chainFile = CertificateAuthority.chainFile(folder);
     let chain: x509.X509Certificate[] = [];
     if (await exists(chainFile)) {
@@ -177,21 +180,7 @@ export class CertificateAuthority {
         throw new GdsError("Configuration", `${chainFile} does not start with the issuer of ${certFile}: restore the CA files from the same backup folder in ${folder}`);
       }
     }
-    return new CertificateAuthority(folder, certificate, signingKey, clock, chain, encrypted, passphrase);
-  }
-
-  /** Serial number of the CA certificate, lowercase hex. */
-  get serialHex(): string {
-    return this.certificate.serialNumber.toLowerCase();
-  }
-
-  /** The private key, for a rollover that keeps it (`ca renew --reuse-key`). */
-  async exportKeyPair(): Promise<CryptoKeyPair> {
-    const key = (await readCaKeyFile(CertificateAuthority.keyFile(this.folder), this.passphrase)).key;
-    return {
-      privateKey: await subtle.importKey("pkcs8", key.export({ type: "pkcs8", format: "der" }), RSA_SHA256, true, ["sign"]),
-      publicKey: await subtle.importKey("spki", new Uint8Array(Buffer.from(this.certificate.publicKey.rawData)), RSA_SHA256, true, ["verify"]),
-    };
+    return new CertificateAuthority(folder, certificate, signingKey, clock, chain);
   }
 
   /** DER of the CA certificate. */
@@ -217,15 +206,19 @@ export class CertificateAuthority {
 
   /** Signs a CRL (RFC 5280 §5, with CRLNumber and AuthorityKeyIdentifier). */
   async signCrl(entries: RevokedEntry[], crlNumber: number, thisUpdateMs: number, nextUpdateMs: number): Promise<x509.X509Crl> {
-    return x509.X509CrlGenerator.create({
-      issuer: this.certificate.subject,
-      thisUpdate: new Date(thisUpdateMs),
-      nextUpdate: new Date(nextUpdateMs),
-      signingAlgorithm: RSA_SHA256,
-      signingKey: this.signingKey,
-      entries: entries.map((e) => ({ serialNumber: e.serialHex, revocationDate: new Date(e.revokedAtMs) })),
-      extensions: [new x509.Extension("2.5.29.20", false, derInteger(crlNumber)), await this.authorityKeyIdentifier()],
-    });
+    const { signingKey, crypto } = x509Signing(this.signingKey);
+    return x509.X509CrlGenerator.create(
+      {
+        issuer: this.certificate.subject,
+        thisUpdate: new Date(thisUpdateMs),
+        nextUpdate: new Date(nextUpdateMs),
+        signingAlgorithm: RSA_SHA256,
+        signingKey,
+        entries: entries.map((e) => ({ serialNumber: e.serialHex, revocationDate: new Date(e.revokedAtMs) })),
+        extensions: [new x509.Extension("2.5.29.20", false, derInteger(crlNumber)), await this.authorityKeyIdentifier()],
+      },
+      crypto,
+    );
   }
 
   private template?: Promise<LeafTemplate>;
@@ -240,7 +233,7 @@ export class CertificateAuthority {
    * Issues an application instance certificate for `publicKey` with exactly the given profile
    * (OPC 10000-12 §7.6): a random 128-bit serial, notBefore back-dated, SAN with the URI first,
    * keyUsage without keyCertSign/cRLSign, serverAuth+clientAuth, SKI and AKI. The RSA signature is
-   * made by WebCrypto, off the main thread.
+   * made by the CA's key: WebCrypto off the main thread, or the token (C_Sign).
    */
   async issueApplicationCertificateDer(publicKey: CryptoKey, profile: ApplicationCertificateProfile): Promise<IssuedDer> {
     const now = this.clock.nowMs();
@@ -259,7 +252,7 @@ export class CertificateAuthority {
       dnsNames: profile.dnsNames,
       ipAddresses: profile.ipAddresses,
     });
-    const signature = new Uint8Array(await subtle.sign(RSA_SHA256, this.signingKey, tbs as Uint8Array<ArrayBuffer>));
+    const signature = await this.signingKey.sign(tbs);
     return { der: encodeCertificate(tbs, signature), serialHex: serial.toString("hex"), notBeforeMs, notAfterMs };
   }
 
@@ -282,6 +275,48 @@ export interface IssuedDer {
 export interface RevokedEntry {
   serialHex: string;
   revokedAtMs: number;
+}
+
+/** True when the CA folder holds its key: a key file or the reference of a key in a token. */
+async function hasKeyIn(folder: string): Promise<boolean> {
+  const [file, token] = await Promise.all([exists(CertificateAuthority.keyFile(folder)), exists(tokenKeyReferenceFile(folder))]);
+  return file || token;
+}
+
+/** The key of the CA in `folder`: its key file, or the token key its reference names. */
+async function loadSigningKey(folder: string, passphrase: string | undefined, token: Pkcs11Token | undefined): Promise<CaSigningKey> {
+  const keyFile = CertificateAuthority.keyFile(folder);
+  const reference = await readTokenKeyReference(tokenKeyReferenceFile(folder));
+  if (reference && (await exists(keyFile))) {
+    throw new GdsError("Configuration", `the CA folder ${folder} holds both a key file and the reference of a key in a PKCS#11 token: move the one that does not belong to ca.cert.pem away`);
+  }
+  if (reference) return reference.resolve(token);
+  const { key, encrypted } = await readCaKeyFile(keyFile, passphrase);
+  return FileSigningKey.fromKeyObject(key, keyFile, encrypted);
+}
+
+/** A self-signed CA certificate for `key` (CA=TRUE, keyCertSign + cRLSign, SKI), signed by the key itself. */
+export async function createSelfSignedCaCertificate(key: CaSigningKey, subject: string, lifetimeDays: number, clock: Clock): Promise<x509.X509Certificate> {
+  const now = clock.nowMs();
+  const { signingKey, crypto } = x509Signing(key);
+  return x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerialHex(),
+      subject,
+      issuer: subject,
+      notBefore: new Date(now - 3600_000),
+      notAfter: new Date(now + lifetimeDays * 86400_000),
+      signingAlgorithm: RSA_SHA256,
+      publicKey: new Uint8Array(key.publicKeySpki),
+      signingKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        await x509.SubjectKeyIdentifierExtension.create(await publicCryptoKey(key)),
+      ],
+    },
+    crypto,
+  );
 }
 
 /** DER INTEGER of a non-negative number, for the CRLNumber extension. */

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 
@@ -7,16 +8,24 @@ import path from "node:path";
  */
 export async function writePrivateKeyFile(file: string, pem: string): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.tmp`;
+  const temp = tempName(file);
   await fs.writeFile(temp, pem, { mode: 0o600, flag: "wx" });
   await fs.chmod(temp, 0o600);
   await fs.rename(temp, file);
 }
 
+/**
+ * A temporary name beside `file`, unique within this process too: two writes of one file at once
+ * (two CRL publications after concurrent revocations) must not rename each other's temporary file away.
+ */
+function tempName(file: string): string {
+  return `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+}
+
 /** Writes a public file (certificate, CRL) atomically. */
 export async function writePublicFile(file: string, content: string | Buffer): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
+  const temp = tempName(file);
   await fs.writeFile(temp, content, { mode: 0o644 });
   await fs.rename(temp, file);
 }

@@ -4,7 +4,7 @@ import type { GdsConfig } from "../config/config";
 import type { DataPaths } from "../config/data-folder";
 import { thumbprintOf } from "../domain/thumbprint";
 import type { CaRenewOptions, CertificateAuthorityPort, IssueProfile, ParsedCsrWithKey, Signer } from "../services/ports";
-import type { CaRegistry } from "./ca-registry";
+import { defaultCaKeyLabel, type CaRegistry } from "./ca-registry";
 import { renewSelfSigned, retireAuthorityFiles } from "./ca-rollover";
 import { generateRsaKeyPair, type CertificateAuthority } from "./certificate-authority";
 import { parseCertificateRequest } from "./csr";
@@ -69,7 +69,15 @@ export class LocalAuthorities implements CertificateAuthorityPort {
     await renewSelfSigned(
       this.paths.caFolder(groupName, typeName),
       current,
-      { reuseKey: options.reuseKey, subject: options.subject ?? current.certificate.subject, keySize: this.config.caKeySize, lifetimeDays: this.config.caLifetimeDays, passphrase: this.config.caPassphrase },
+      {
+        reuseKey: options.reuseKey,
+        subject: options.subject ?? current.certificate.subject,
+        keySize: this.config.caKeySize,
+        lifetimeDays: this.config.caLifetimeDays,
+        passphrase: this.config.caPassphrase,
+        token: this.registry.caToken,
+        keyLabel: defaultCaKeyLabel(groupName, typeName),
+      },
       this.clock,
     );
     await this.registry.refresh();

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseDurationMs } from "../domain/duration";
@@ -12,11 +13,11 @@ export interface GdsConfig {
   databaseUrl?: string;
   /** TCP port; default 58810, the port of the OPC Foundation's GDS. 0 picks a free one. */
   port: number;
-  /** Address to listen on (`--host`); all interfaces when absent. Also the endpoint host name. */
+  /** Address to listen on (`--host`); all interfaces when absent. Also the endpoint host name, unless a public host is set. */
   host?: string;
   /** Host name in endpoint URLs and in the server certificate; the machine's name by default. */
   hostname: string;
-  /** ApplicationUri of the GDS itself: `urn:<hostname>:opcua-gds`. */
+  /** ApplicationUri of the GDS itself: `urn:<public host, or this machine's name>:opcua-gds`. */
   applicationUri: string;
   productUri: string;
   applicationName: string;
@@ -30,6 +31,12 @@ export interface GdsConfig {
    * when unset, an encrypted CA key cannot be loaded. A secret: never print or log it.
    */
   caPassphrase?: string;
+  /**
+   * A PKCS#11 token for the CA keys (`OPCUA_GDS_CA_PKCS11_MODULE`, `OPCUA_GDS_CA_PKCS11_TOKEN`,
+   * `OPCUA_GDS_CA_PKCS11_PIN` or `OPCUA_GDS_CA_PKCS11_PIN_FILE`): new CA keys are generated inside
+   * it, not extractable. Unset: CA keys are files. The PIN is a secret: never print or log it.
+   */
+  caPkcs11?: Pkcs11Settings;
   caLifetimeDays: number;
   /** Lifetime of the GDS's own application certificate. */
   serverCertificateLifetimeDays: number;
@@ -79,12 +86,24 @@ export interface GdsConfig {
   maxRejectedCertificates: number;
 }
 
+/** Where CA keys live when they are kept in a PKCS#11 token. */
+export interface Pkcs11Settings {
+  /** Path of the token's PKCS#11 library. */
+  module: string;
+  /** Label of the token. */
+  token: string;
+  /** User PIN of the token (a secret). */
+  pin: string;
+}
+
 /** Flags as the CLI hands them over (all optional). */
 export interface ConfigFlags {
   data?: string;
   db?: string;
   port?: string | number;
   host?: string;
+  /** Name clients reach this GDS by, when it differs from --host (a load balancer's name). */
+  publicHost?: string;
   strictTrust?: boolean;
   approval?: string;
 }
@@ -166,9 +185,37 @@ function parseCaKeySize(value: string | undefined): 2048 | 3072 | 4096 {
   return size;
 }
 
+/** The PKCS#11 token of the CA keys, or undefined when OPCUA_GDS_CA_PKCS11_MODULE is unset. Messages never carry the PIN. */
+function parsePkcs11(env: NodeJS.ProcessEnv): Pkcs11Settings | undefined {
+  const module = env.OPCUA_GDS_CA_PKCS11_MODULE?.trim();
+  if (!module) {
+    const stray = ["OPCUA_GDS_CA_PKCS11_TOKEN", "OPCUA_GDS_CA_PKCS11_PIN", "OPCUA_GDS_CA_PKCS11_PIN_FILE"].find((name) => env[name]);
+    if (stray) throw new GdsError("Configuration", `${stray} is set but OPCUA_GDS_CA_PKCS11_MODULE is not: set it to the token's PKCS#11 library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so), or unset ${stray}`);
+    return undefined;
+  }
+  const token = env.OPCUA_GDS_CA_PKCS11_TOKEN?.trim();
+  if (!token) throw new GdsError("Configuration", "OPCUA_GDS_CA_PKCS11_MODULE is set: set OPCUA_GDS_CA_PKCS11_TOKEN to the label of the token that keeps the CA keys");
+  const pinFile = env.OPCUA_GDS_CA_PKCS11_PIN_FILE;
+  if (env.OPCUA_GDS_CA_PKCS11_PIN && pinFile) throw new GdsError("Configuration", "set OPCUA_GDS_CA_PKCS11_PIN or OPCUA_GDS_CA_PKCS11_PIN_FILE, not both");
+  let pin = env.OPCUA_GDS_CA_PKCS11_PIN;
+  if (pinFile) {
+    try {
+      // A trailing newline is the editor's, not the PIN's.
+      pin = fs.readFileSync(pinFile, "utf8").replace(/\r?\n$/, "");
+    } catch {
+      throw new GdsError("Configuration", `cannot read OPCUA_GDS_CA_PKCS11_PIN_FILE ${pinFile}: check the file exists and is readable by this user`);
+    }
+  }
+  if (!pin) throw new GdsError("Configuration", "OPCUA_GDS_CA_PKCS11_MODULE is set: set OPCUA_GDS_CA_PKCS11_PIN or OPCUA_GDS_CA_PKCS11_PIN_FILE to the token's user PIN");
+  return { module, token, pin };
+}
+
 /** Resolves flags over environment over defaults. */
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): GdsConfig {
-  const hostname = flags.host ?? os.hostname();
+  // Several instances behind one address are one GDS to their clients: the shared name goes into
+  // endpoint URLs, the ApplicationUri and the certificate, whatever machine each instance runs on.
+  const publicHost = flags.publicHost ?? (env.OPCUA_GDS_PUBLIC_HOST || undefined);
+  const hostname = publicHost ?? flags.host ?? os.hostname();
   const databaseUrl = flags.db ?? (env.OPCUA_GDS_DB || undefined);
   const maxMessageSize = integerSetting(env, "OPCUA_GDS_MAX_MESSAGE_SIZE", 16 * MIB, 64 * 1024, 128 * MIB);
   return {
@@ -177,12 +224,13 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     port: parsePort(flags.port ?? env.OPCUA_GDS_PORT),
     host: flags.host,
     hostname,
-    applicationUri: `urn:${os.hostname()}:opcua-gds`,
+    applicationUri: `urn:${publicHost ?? os.hostname()}:opcua-gds`,
     productUri: "urn:opcua-gds",
     applicationName: "opcua-gds",
     strictTrust: flags.strictTrust ?? false,
     caKeySize: parseCaKeySize(env.OPCUA_GDS_CA_KEY_SIZE),
     caPassphrase: env.OPCUA_GDS_CA_PASSPHRASE || undefined,
+    caPkcs11: parsePkcs11(env),
     caLifetimeDays: 3650,
     serverCertificateLifetimeDays: 365,
     approval: parseApproval(flags.approval ?? env.OPCUA_GDS_APPROVAL),

@@ -59,6 +59,21 @@ export const SECURITY_ADMIN: AccessRule = {
   anyOf: ["SecurityAdmin"],
 };
 
+/**
+ * Reading a certificate group's TrustList object. OPC 10000-12 §7.8.2.1 restricts it to "an
+ * Administrative user that is reading a TrustList to deploy to an Application host or ... an
+ * Application that can only access the TrustList assigned to it"; as the UA-.NETStandard GDS does,
+ * the administrators are CertificateAuthorityAdmin and SecurityAdmin, and ApplicationSelfAdmin
+ * covers only the groups of the caller's own application (the target passed to `authorize`). The
+ * content is public (CA certificates and CRLs), so a signed channel suffices.
+ */
+export const GROUP_TRUST_LIST_READER: AccessRule = {
+  minChannel: ChannelSecurity.Sign,
+  authenticated: true,
+  anyOf: ["CertificateAuthorityAdmin", "SecurityAdmin"],
+  selfAdmin: true,
+};
+
 /** Any session on an authenticated (signed) channel. */
 export const SIGNED_CHANNEL: AccessRule = { minChannel: ChannelSecurity.Sign, authenticated: false, anyOf: [] };
 

@@ -40,10 +40,9 @@ import { OPCUA_GDS_NODESET, certificateRequestsObject, requestAdministrationBind
 import { bindReadOnlyTrustList } from "./trust-list-file";
 import { SECURITY_POLICIES } from "./security-policies";
 import { resolveCaller } from "./caller-resolver";
-import { authorize, checkChannel, SECURITY_ADMIN, SIGNED_CHANNEL } from "../domain/authorization";
+import { authorize, checkChannel, GROUP_TRUST_LIST_READER, SECURITY_ADMIN } from "../domain/authorization";
 import { CERTIFICATE_GROUPS, DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
 import { installServerConfiguration, sessionUserName } from "./server-configuration";
-import { GdsError } from "../domain/errors";
 import { thumbprintOf } from "../domain/thumbprint";
 import { grantTransportLimits } from "./transport-limits";
 import { presentCertificateFiles } from "./server-configuration/endpoint-certificate";
@@ -179,8 +178,8 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
     revokeCertificate(o.certificates),
     checkRevocationStatus(o.certificates),
   ];
-  // The groups' trust lists: public content (CA certificates and CRLs), read on a signed channel
-  // by an authenticated user or by an application holding a GDS-issued certificate.
+  // The groups' trust lists: read by CertificateAuthorityAdmin or SecurityAdmin, or by an
+  // application holding a GDS-issued certificate, for the groups of that application only.
   for (const group of CERTIFICATE_GROUPS) {
     const trustList = addressSpace.findNode(gdsNodeId(addressSpace, group.trustListNumericId));
     if (!trustList) throw new Error(`the TrustList of ${group.name} is missing from the GDS NodeSet`);
@@ -188,8 +187,10 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
       content: () => o.certificates.trustListContent(group),
       authorize: async (context) => {
         const caller = await resolveCaller(context, sources);
-        checkChannel(caller, SIGNED_CHANNEL);
-        if (caller.user === null && caller.selfApplicationId === null) throw new GdsError("UserAccessDenied", "reading a trust list needs a user or a GDS-issued application certificate");
+        checkChannel(caller, GROUP_TRUST_LIST_READER);
+        const self = caller.selfApplicationId;
+        const ownGroup = self !== null && (await o.certificates.getCertificateGroups(self)).some((g) => g.name === group.name);
+        authorize(caller, GROUP_TRUST_LIST_READER, ownGroup ? self : null);
       },
       logError: o.logError,
     });

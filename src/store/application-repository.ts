@@ -10,7 +10,7 @@ import { EntitySql } from "./entity-sql";
 import { CounterEntity } from "./entities/counter-entity";
 import { isUniqueViolation } from "./unique-violation";
 
-const RECORD_COUNTER = "application_record";
+export const RECORD_COUNTER = "application_record";
 
 function toRecord(e: ApplicationEntity): ApplicationRecord {
   return {
@@ -27,7 +27,8 @@ function toRecord(e: ApplicationEntity): ApplicationRecord {
   };
 }
 
-function toColumns(fields: ApplicationFields): Partial<ApplicationEntity> {
+/** The columns of an application record (also what bulk loads of the benchmarks write). */
+export function toColumns(fields: ApplicationFields): Partial<ApplicationEntity> {
   return {
     applicationUri: fields.applicationUri,
     applicationType: fields.applicationType,

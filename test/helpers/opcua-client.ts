@@ -43,8 +43,15 @@ async function clientCertificateManager(gds: TestGds): Promise<OPCUACertificateM
   return manager;
 }
 
-/** Opens a session, runs `work` with a DirectoryClient, and always closes session and connection. */
-export async function withDirectory<T>(gds: TestGds, options: ClientOptions, work: (directory: DirectoryClient, session: ClientSession) => Promise<T>): Promise<T> {
+/** A session with a test GDS that stays open until `close` (which ends session and connection). */
+export interface GdsSession {
+  session: ClientSession;
+  directory: DirectoryClient;
+  close(): Promise<void>;
+}
+
+/** Opens a session with `gds`; a failure to connect or to create the session disconnects and throws. */
+export async function openGdsSession(gds: TestGds, options: ClientOptions): Promise<GdsSession> {
   const client = OPCUAClient.create({
     applicationName: "opcua-gds-test-client",
     securityMode: options.mode ?? MessageSecurityMode.SignAndEncrypt,
@@ -56,19 +63,42 @@ export async function withDirectory<T>(gds: TestGds, options: ClientOptions, wor
     clientCertificateManager: await clientCertificateManager(gds),
     ...(options.application ?? {}),
   });
-  await client.connect(gds.endpointUrl);
   try {
+    await client.connect(gds.endpointUrl);
     let identity: UserIdentityInfo = { type: UserTokenType.Anonymous };
     if (options.user) identity = { type: UserTokenType.UserName, ...options.user };
     if (options.x509) identity = { type: UserTokenType.Certificate, certificateData: options.x509.certificate, privateKey: options.x509.privateKeyPem };
     const session = await client.createSession(identity);
     try {
-      return await work(await DirectoryClient.create(session), session);
-    } finally {
-      await session.close();
+      const directory = await DirectoryClient.create(session);
+      return {
+        session,
+        directory,
+        close: async () => {
+          try {
+            await session.close();
+          } finally {
+            await client.disconnect();
+          }
+        },
+      };
+    } catch (e) {
+      await session.close().catch(() => undefined);
+      throw e;
     }
+  } catch (e) {
+    await client.disconnect().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Opens a session, runs `work` with a DirectoryClient, and always closes session and connection. */
+export async function withDirectory<T>(gds: TestGds, options: ClientOptions, work: (directory: DirectoryClient, session: ClientSession) => Promise<T>): Promise<T> {
+  const open = await openGdsSession(gds, options);
+  try {
+    return await work(open.directory, open.session);
   } finally {
-    await client.disconnect();
+    await open.close();
   }
 }
 

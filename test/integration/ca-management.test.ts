@@ -20,8 +20,8 @@ import { buildProgram } from "../../src/cli/main";
 import { resolveConfig } from "../../src/config/config";
 import { dataPaths } from "../../src/config/data-folder";
 import { systemClock } from "../../src/domain/clock";
-import { makeOfflineRoot, signRequest, type OfflineRoot } from "../helpers/offline-root";
 import { GdsError, isGdsError } from "../../src/domain/errors";
+import { makeOfflineRoot, signRequest, type OfflineRoot } from "../helpers/offline-root";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

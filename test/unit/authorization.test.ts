@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DISCOVERY_ADMIN, OPEN, authorize } from "../../src/domain/authorization";
+import { DISCOVERY_ADMIN, GROUP_TRUST_LIST_READER, OPEN, authorize } from "../../src/domain/authorization";
 import { ChannelSecurity, type Caller } from "../../src/domain/caller";
 import { GdsError } from "../../src/domain/errors";
 import type { Role } from "../../src/domain/roles";
@@ -31,6 +31,16 @@ describe("authorize (channel first, then identity and role)", () => {
   });
   it("open methods allow anyone", () => {
     assert.equal(kindOf(() => authorize(caller(ChannelSecurity.None, null), OPEN)), "allowed");
+  });
+  it("a group's TrustList is read by CertificateAuthorityAdmin or SecurityAdmin, or by an application of that group only (OPC 10000-12 §7.8.2.1)", () => {
+    const self = { ...caller(ChannelSecurity.Sign, null), selfApplicationId: "app-1" };
+    assert.equal(kindOf(() => authorize(caller(ChannelSecurity.Sign, "ca", ["CertificateAuthorityAdmin"]), GROUP_TRUST_LIST_READER)), "allowed");
+    assert.equal(kindOf(() => authorize(caller(ChannelSecurity.Sign, "sec", ["SecurityAdmin"]), GROUP_TRUST_LIST_READER)), "allowed");
+    assert.equal(kindOf(() => authorize(self, GROUP_TRUST_LIST_READER, "app-1")), "allowed");
+    assert.equal(kindOf(() => authorize(self, GROUP_TRUST_LIST_READER, null)), "UserAccessDenied");
+    assert.equal(kindOf(() => authorize(caller(ChannelSecurity.SignAndEncrypt, "viewer", []), GROUP_TRUST_LIST_READER)), "UserAccessDenied");
+    assert.equal(kindOf(() => authorize(caller(ChannelSecurity.SignAndEncrypt, "disc", ["DiscoveryAdmin"]), GROUP_TRUST_LIST_READER)), "UserAccessDenied");
+    assert.equal(kindOf(() => authorize(caller(ChannelSecurity.None, "ca", ["CertificateAuthorityAdmin"]), GROUP_TRUST_LIST_READER)), "SecurityModeInsufficient");
   });
   it("role names parse case-insensitively and unknown names are refused", () => {
     assert.deepEqual(parseRoles("discoveryadmin, SecurityAdmin,DiscoveryAdmin"), ["DiscoveryAdmin", "SecurityAdmin"]);

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
 import { DEFAULT_PORT, resolveConfig } from "../../src/config/config";
 import { isGdsError } from "../../src/domain/errors";
@@ -38,6 +41,16 @@ describe("configuration (flags over environment over defaults)", () => {
     assert.equal(set.maxRejectedCertificates, 10);
     assert.equal(resolveConfig({}, { OPCUA_GDS_MAX_CHUNK_COUNT: "64" }).maxChunkCount, 64);
   });
+  it("a public host names the GDS for its clients (endpoint host, ApplicationUri) while --host stays the listening address", () => {
+    const plain = resolveConfig({ host: "10.0.0.5" }, {});
+    assert.equal(plain.hostname, "10.0.0.5");
+    const shared = resolveConfig({ host: "10.0.0.5" }, { OPCUA_GDS_PUBLIC_HOST: "gds.plant1.example" });
+    assert.equal(shared.host, "10.0.0.5");
+    assert.equal(shared.hostname, "gds.plant1.example");
+    assert.equal(shared.applicationUri, "urn:gds.plant1.example:opcua-gds");
+    assert.equal(resolveConfig({ publicHost: "gds-b" }, { OPCUA_GDS_PUBLIC_HOST: "gds-a" }).applicationUri, "urn:gds-b:opcua-gds");
+  });
+
   it("the environment sets what the flags do not; flags win", () => {
     const env = { OPCUA_GDS_DB: "postgres://gds@db/gds", OPCUA_GDS_APPROVAL: "manual", OPCUA_GDS_CERT_LIFETIME_DAYS: "30", OPCUA_GDS_MAX_SESSIONS: "50", OPCUA_GDS_CA_KEY_SIZE: "3072" };
     const c = resolveConfig({ approval: "auto" }, env);
@@ -72,5 +85,26 @@ describe("configuration (flags over environment over defaults)", () => {
     configurationError(() => resolveConfig({}, { OPCUA_GDS_MAX_MESSAGE_SIZE: "1000" }), /OPCUA_GDS_MAX_MESSAGE_SIZE "1000" is not a number from 65536/);
     configurationError(() => resolveConfig({}, { OPCUA_GDS_LOGIN_LOCKOUT_SECONDS: "10", OPCUA_GDS_LOGIN_LOCKOUT_MAX_SECONDS: "5" }), /OPCUA_GDS_LOGIN_LOCKOUT_MAX_SECONDS/);
     configurationError(() => resolveConfig({}, { OPCUA_GDS_MAX_REJECTED_CERTIFICATES: "-1" }), /OPCUA_GDS_MAX_REJECTED_CERTIFICATES/);
+  });
+  it("a PKCS#11 token for the CA keys: module, token label and PIN (or a PIN file, without its trailing newline); incomplete settings name what to set and never carry the PIN", async () => {
+    assert.equal(resolveConfig({}, {}).caPkcs11, undefined, "CA keys are files unless a module is set");
+    const base = { OPCUA_GDS_CA_PKCS11_MODULE: "/usr/lib/softhsm/libsofthsm2.so", OPCUA_GDS_CA_PKCS11_TOKEN: "plant1-gds" };
+    assert.deepEqual(resolveConfig({}, { ...base, OPCUA_GDS_CA_PKCS11_PIN: "s3cret-pin" }).caPkcs11, { module: base.OPCUA_GDS_CA_PKCS11_MODULE, token: "plant1-gds", pin: "s3cret-pin" });
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "opcua-gds-config-"));
+    try {
+      const pinFile = path.join(dir, "pin");
+      await fs.writeFile(pinFile, "file-pin-42\n", { mode: 0o600 });
+      assert.equal(resolveConfig({}, { ...base, OPCUA_GDS_CA_PKCS11_PIN_FILE: pinFile }).caPkcs11?.pin, "file-pin-42");
+      configurationError(() => resolveConfig({}, { ...base, OPCUA_GDS_CA_PKCS11_PIN_FILE: path.join(dir, "absent") }), /cannot read OPCUA_GDS_CA_PKCS11_PIN_FILE/);
+      configurationError(() => resolveConfig({}, { ...base, OPCUA_GDS_CA_PKCS11_PIN: "s3cret-pin", OPCUA_GDS_CA_PKCS11_PIN_FILE: pinFile }), /not both/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_CA_PKCS11_MODULE: base.OPCUA_GDS_CA_PKCS11_MODULE, OPCUA_GDS_CA_PKCS11_PIN: "s3cret-pin" }), /set OPCUA_GDS_CA_PKCS11_TOKEN/);
+    configurationError(() => resolveConfig({}, base), /set OPCUA_GDS_CA_PKCS11_PIN or OPCUA_GDS_CA_PKCS11_PIN_FILE/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_CA_PKCS11_PIN: "s3cret-pin" }), /OPCUA_GDS_CA_PKCS11_PIN is set but OPCUA_GDS_CA_PKCS11_MODULE is not/);
+    for (const env of [{ OPCUA_GDS_CA_PKCS11_PIN: "s3cret-pin" }, { OPCUA_GDS_CA_PKCS11_MODULE: "/x.so", OPCUA_GDS_CA_PKCS11_PIN: "s3cret-pin" }]) {
+      assert.throws(() => resolveConfig({}, env), (e: unknown) => !(e as Error).message.includes("s3cret-pin"));
+    }
   });
 });

@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import type { Command } from "commander";
-import { caAdministration, type CaDescription, type CaInstallReport, type RenewReport, type RolloverStatus } from "../../app";
+import { caAdministration, type CaDescription, type CaInstallReport, type CaKeyStorage, type RenewReport, type RolloverStatus } from "../../app";
 import { resolveConfig } from "../../config/config";
 import { invalidArgument } from "../../domain/errors";
 import { printJson, say } from "../output";
@@ -31,7 +31,8 @@ interface InstallOptions extends CaOptions {
 
 interface ImportOptions extends InstallOptions {
   cert: string;
-  key: string;
+  key?: string;
+  pkcs11Key?: string;
 }
 
 const GROUP_HELP = "certificate group: DefaultApplicationGroup (default), DefaultHttpsGroup or DefaultUserTokenGroup";
@@ -74,6 +75,12 @@ function printStatus(st: RolloverStatus): void {
   }
 }
 
+/** How `ca show` and the install report name where a CA key lives. */
+function keyText(storage: CaKeyStorage): string {
+  if (storage.kind === "pkcs11") return `in the PKCS#11 token "${storage.token}", label "${storage.label}" (not extractable)`;
+  return storage.encrypted ? "encrypted" : "not encrypted";
+}
+
 /** Prints what install or import did, and what the operator still has to do. */
 function reportInstalled(verb: string, r: CaInstallReport, json: boolean | undefined): void {
   if (json) return printJson(r);
@@ -86,7 +93,7 @@ function reportInstalled(verb: string, r: CaInstallReport, json: boolean | undef
   say(`${verb} ${r.kind} CA for ${r.group}/${r.certificateType}: ${r.subject}`);
   say(`  issuer:     ${r.issuer}${r.chainLength ? ` (chain of ${r.chainLength} kept in ca.chain.pem)` : ""}`);
   say(`  thumbprint: ${r.thumbprint} (SHA-1)`);
-  say(`  key:        ${r.keyEncrypted ? "encrypted" : "not encrypted (set OPCUA_GDS_CA_PASSPHRASE to encrypt it)"}`);
+  say(`  key:        ${keyText(r.keyStorage)}${r.keyStorage.kind === "file" && !r.keyStorage.encrypted ? " (set OPCUA_GDS_CA_PASSPHRASE to encrypt it)" : ""}`);
   if (r.backupFolder) say(`  previous CA kept in ${r.backupFolder}`);
   if (r.serverCertificateReissued) say("  the GDS's own certificate was issued again by the new CA");
   if (r.kind === "subordinate" && r.chainLength === 0) say("  no --chain given: clients must get the issuer certificates of this CA some other way");
@@ -101,7 +108,7 @@ function printDescription(d: CaDescription): void {
     say(`  serial:     ${d.serialNumber}`);
     say(`  valid:      ${d.notBefore} to ${d.notAfter}`);
     say(`  thumbprint: ${d.thumbprint} (SHA-1)`);
-    say(`  key:        ${d.keyEncrypted ? "encrypted" : "not encrypted"}`);
+    if (d.keyStorage) say(`  key:        ${keyText(d.keyStorage)}`);
     for (const c of d.chain ?? []) say(`  chain:      ${c.subject} (${c.thumbprint}, until ${c.notAfter})`);
   }
   if (d.pendingKey) say("  pending:    ca.pending.key.pem waits for `opcua-gds ca install`");
@@ -184,15 +191,18 @@ export function registerCa(program: Command): void {
     });
 
   ca.command("import")
-    .description("make an existing CA certificate and key (PEM) the group's CA; the previous CA is kept in a dated backup folder")
+    .description("make an existing CA certificate and its key (a PEM file, or a key in the PKCS#11 token) the group's CA; the previous CA is kept in a dated backup folder")
     .requiredOption("--cert <file>", "CA certificate (PEM or DER)")
-    .requiredOption("--key <file>", "its private key (PEM; an encrypted one is read with OPCUA_GDS_CA_PASSPHRASE)")
+    .option("--key <file>", "its private key (PEM; an encrypted one is read with OPCUA_GDS_CA_PASSPHRASE)")
+    .option("--pkcs11-key <label>", "or: the label of its private key in the token of OPCUA_GDS_CA_PKCS11_MODULE / _TOKEN / _PIN (sensitive, not extractable)")
     .option("--data <dir>", "data folder (default ./pki-store)")
     .option("--group <group>", GROUP_HELP)
     .option("--chain <file>", "PEM file with the issuer certificates (up to the root); the certificate must chain to them")
     .option("--json", "print the result as JSON")
     .action(async (options: ImportOptions) => {
-      const report = await admin(options).importAuthority({ group: options.group, certificateFile: options.cert, keyFile: options.key, chainFile: options.chain });
+      if (Boolean(options.key) === Boolean(options.pkcs11Key)) throw invalidArgument("give the CA's private key with --key FILE or --pkcs11-key LABEL (one of them)");
+      const common = { group: options.group, certificateFile: options.cert, chainFile: options.chain };
+      const report = options.key ? await admin(options).importAuthority({ ...common, keyFile: options.key }) : await admin(options).importTokenAuthority({ ...common, keyLabel: options.pkcs11Key as string });
       reportInstalled("imported", report, options.json);
     });
 

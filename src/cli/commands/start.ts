@@ -12,6 +12,7 @@ interface StartOptions {
   db?: string;
   port?: string;
   host?: string;
+  publicHost?: string;
   strictTrust?: boolean;
   approval?: string;
   onboarding?: string;
@@ -31,13 +32,14 @@ export function registerStart(program: Command): void {
   withDataOptions(program.command("start").description("start the GDS (creates the data folder on first start)"))
     .option("--port <port>", "TCP port (default 58810)")
     .option("--host <host>", "address to listen on and to put in endpoint URLs (default: all interfaces, this machine's name)")
+    .option("--public-host <name>", "name clients use to reach this GDS, for endpoint URLs, ApplicationUri and certificate, when it is not --host (several instances behind one address; env OPCUA_GDS_PUBLIC_HOST)")
     .option("--strict-trust", "refuse secure channels from clients whose certificate is not trusted")
     .option("--onboarding <duration>", "open an onboarding window at start, e.g. 2h: unknown devices may enrol themselves (requests wait for approval)")
     .option("--approval <mode>", "auto (default): requests of CA admins and self-renewals are issued at once; manual: every request waits for approval")
     .option("--metrics-port <port>", "serve Prometheus series at http://127.0.0.1:PORT/metrics (env OPCUA_GDS_METRICS_PORT)")
     .option("--metrics-host <address>", "address of the metrics endpoint (default 127.0.0.1; 0.0.0.0 for every interface)")
     .action(async (options: StartOptions) => {
-      const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, strictTrust: options.strictTrust, approval: options.approval });
+      const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, publicHost: options.publicHost, strictTrust: options.strictTrust, approval: options.approval });
       const metricsPort = parseMetricsPort(options.metricsPort ?? (process.env.OPCUA_GDS_METRICS_PORT || undefined));
       const gds = await startGds(config, {
         onboardingMs: options.onboarding ? parseDurationMs(options.onboarding) : undefined,

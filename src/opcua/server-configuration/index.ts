@@ -26,6 +26,7 @@ import { ConfigurationState } from "./configuration-state";
 import { createSigningRequest } from "./create-signing-request";
 import { getCertificates } from "./get-certificates";
 import { getRejectedList } from "./get-rejected-list";
+import { resetToServerDefaults } from "./reset-to-server-defaults";
 import { DEFAULT_MAX_REJECTED_CERTIFICATES, DEFAULT_MAX_TRUST_LIST_SIZE, type ResolvedOptions, type ServerConfigurationOptions } from "./options";
 import { bindPushMethod, type PushMethodBody, type PushMethodAudit } from "./push-method";
 import { trustListWriter } from "./trust-list-writer";
@@ -109,8 +110,9 @@ function openForBrowsing(node: BaseNode): void {
 
 /**
  * Binds push certificate management (OPC 10000-12 §7.10) on an initialized or started node-opcua
- * server: UpdateCertificate, CreateSigningRequest, ApplyChanges, CancelChanges, GetRejectedList and
- * the writable DefaultApplicationGroup TrustList of Server.ServerConfiguration, over the server's
+ * server: UpdateCertificate, CreateSigningRequest, ApplyChanges, CancelChanges, GetRejectedList,
+ * ResetToServerDefaults (Bad_NotSupported) and the writable DefaultApplicationGroup TrustList of
+ * Server.ServerConfiguration, over the server's
  * own certificate and key files and its certificate manager's PKI folder. Properties
  * SupportedPrivateKeyFormats, MaxTrustListSize, ServerCapabilities and the group's CertificateTypes
  * are set. GetCertificates (1.05) is bound when the NodeSet has it (node-opcua 2.182's has not).
@@ -155,8 +157,9 @@ export function installServerConfiguration(server: OPCUAServer, options: ServerC
     ["CancelChanges", cancelChanges],
     ["GetRejectedList", getRejectedList],
     ["GetCertificates", getCertificates],
+    ["ResetToServerDefaults", resetToServerDefaults],
   ];
-  const optional = new Set(["CancelChanges", "GetCertificates"]); // 1.05; absent from older NodeSets (GetCertificates from node-opcua 2.182's)
+  const optional = new Set(["CancelChanges", "GetCertificates", "ResetToServerDefaults"]); // 1.05; absent from older NodeSets (GetCertificates from node-opcua 2.182's)
   for (const [name, body, audit] of methods) {
     const method = configuration.getMethodByName(name) as UAMethod | null;
     if (!method) {
