@@ -382,3 +382,69 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+// dist/test/integration -> test-devices (outside dist)
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { findSoftHsmLibrary } = require(path.resolve(__dirname, "../../../test-devices/softhsm.js")) as { findSoftHsmLibrary(): string | null };
+const softHsm = findSoftHsmLibrary();
+const hasPkcs11js = (() => {
+  try {
+    require.resolve("pkcs11js");
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const tokenSkip = !softHsm ? "SoftHSM2 is not installed" : !hasPkcs11js ? "pkcs11js is not installed" : false;
+
+describe("CA rollover with the CA key in a PKCS#11 token (SoftHSM2)", { skip: tokenSkip, timeout: 600_000 }, () => {
+  const pin = `pin-${Date.now().toString(16)}`;
+  let work: string;
+  let conf: string;
+
+  before(async () => {
+    work = await tempDir("rollover-token");
+    setCliWorkDir(work);
+    await fs.mkdir(path.join(work, "tokens"), { mode: 0o700 });
+    conf = path.join(work, "softhsm2.conf");
+    await fs.writeFile(conf, `directories.tokendir = ${path.join(work, "tokens")}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    for (const backend of BACKENDS) {
+      spawnSync("softhsm2-util", ["--init-token", "--free", "--label", `roll-${backend}`, "--pin", pin, "--so-pin", `so-${pin}`], { env: { ...process.env, SOFTHSM2_CONF: conf }, stdio: "ignore" });
+    }
+  });
+
+  after(async () => {
+    killChildren();
+    if (work) await fs.rm(work, { recursive: true, force: true });
+  });
+
+  for (const backend of BACKENDS) {
+    it(`${backend}: ca renew makes the new key in the token under a label of its own; when nothing else uses the old CA it retires and its key reference goes; no key file appears`, async () => {
+      const database = await createTestDatabase(backend);
+      const dataDir = path.join(work, `data-${backend}`);
+      const env = { SOFTHSM2_CONF: conf, OPCUA_GDS_CA_PKCS11_MODULE: softHsm as string, OPCUA_GDS_CA_PKCS11_TOKEN: `roll-${backend}`, OPCUA_GDS_CA_PKCS11_PIN: pin, OPCUA_GDS_ADMIN_PASSWORD: ADMIN_PASSWORD };
+      const args = ["--data", dataDir, ...(database.url ? ["--db", database.url] : [])];
+      try {
+        await cliOk(["init", ...args], { env });
+        const folder = path.join(dataDir, "ca", GROUP, TYPE);
+        const before = JSON.parse(await fs.readFile(path.join(folder, "ca.key.pkcs11.json"), "utf8")) as { label: string };
+        const report = await cliJson<RenewJson>(["ca", "renew", "--group", GROUP, ...args, "--json"], { env });
+        const after = JSON.parse(await fs.readFile(path.join(folder, "ca.key.pkcs11.json"), "utf8")) as { label: string };
+        assert.notEqual(after.label, before.label, "a new key, labelled apart from the old one");
+        const ca = new X509Certificate(await fs.readFile(path.join(folder, "ca.cert.pem")));
+        assert.ok(ca.verify(ca.publicKey), "the new CA certificate is signed by its new token key");
+        assert.equal(ca.serialNumber.toLowerCase(), report.current.serialHex);
+        // Nothing but the GDS's own certificate used the old CA: it moved at once and the old CA retired.
+        assert.equal(report.check.ownCertificateRenewed, true);
+        assert.deepEqual((report.check.retired as Array<{ serialHex: string }>).map((r) => r.serialHex), [report.superseded.serialHex]);
+        const retired = path.join(folder, "retired", report.superseded.serialHex);
+        await fs.access(path.join(retired, "ca.cert.pem"));
+        await assert.rejects(fs.access(path.join(retired, "ca.key.pkcs11.json")), "the retired CA's key reference is gone");
+        const keyFiles = (await fs.readdir(folder, { recursive: true })).filter((f) => String(f).endsWith(".key.pem"));
+        assert.deepEqual(keyFiles, [], "no CA key file beside the token keys");
+      } finally {
+        await database.drop();
+      }
+    });
+  }
+});
