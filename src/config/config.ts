@@ -1,9 +1,11 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { CERTIFICATE_GROUPS, groupByName } from "../domain/certificate-groups";
 import { parseDurationMs } from "../domain/duration";
 import { GdsError } from "../domain/errors";
 import type { LoginThrottlePolicy } from "../domain/login-throttle";
+import { DEFAULT_RENEWAL_POLICY, parseRenewalPolicy, type RenewalPolicy } from "../domain/renewal";
 
 /** The one configuration of a GDS instance; every default is declared here. */
 export interface GdsConfig {
@@ -84,6 +86,25 @@ export interface GdsConfig {
    * client certificate (`OPCUA_GDS_MAX_REJECTED_CERTIFICATES`, default 500): the oldest go first.
    */
   maxRejectedCertificates: number;
+  /**
+   * When each group's certificates are due for renewal (`OPCUA_GDS_RENEWAL` or `start --renewal`):
+   * a comma-separated list of `GROUP=POLICY`, POLICY a percentage of the lifetime (`66%`) or a time
+   * before expiry (`30d`); a POLICY without a group applies to every group not named. Default 2/3
+   * of the lifetime, less a jitter of at most 2 % of it derived from the serial.
+   */
+  renewal: Record<string, RenewalPolicy>;
+  /**
+   * RSA key size of the groups' key policy (`OPCUA_GDS_KEY_SIZE`: 2048, 3072 or 4096; default 2048):
+   * the size of keys the GDS generates and the smallest a request may carry. Certificates with
+   * smaller keys are due for renewal (GetCertificateStatus answers UpdateRequired).
+   */
+  keySize: 2048 | 3072 | 4096;
+  /**
+   * How often the lifecycle scheduler of `start` looks for work (`OPCUA_GDS_SCHEDULER_INTERVAL`, a
+   * duration, default 30s; `off` disables it): renewal pushes, due push jobs, and the tasks others
+   * register. Only one instance on a shared PostgreSQL acts at a time.
+   */
+  schedulerIntervalMs: number | null;
 }
 
 /** Where CA keys live when they are kept in a PKCS#11 token. */
@@ -106,6 +127,8 @@ export interface ConfigFlags {
   publicHost?: string;
   strictTrust?: boolean;
   approval?: string;
+  /** `start --renewal`, as OPCUA_GDS_RENEWAL. */
+  renewal?: string;
 }
 
 export const DEFAULT_PORT = 58810;
@@ -178,10 +201,48 @@ function parseApproval(value: string | undefined): "auto" | "manual" {
 
 export const CA_KEY_SIZES = [2048, 3072, 4096] as const;
 
-function parseCaKeySize(value: string | undefined): 2048 | 3072 | 4096 {
+
+/** Parses OPCUA_GDS_RENEWAL / --renewal ("DefaultApplicationGroup=66%,DefaultHttpsGroup=30d", or "75%" for all). */
+export function parseRenewalSetting(value: string | undefined, source = "OPCUA_GDS_RENEWAL"): Record<string, RenewalPolicy> {
+  let fallback = DEFAULT_RENEWAL_POLICY;
+  const named: Record<string, RenewalPolicy> = {};
+  for (const item of (value ?? "").split(",").map((i) => i.trim()).filter(Boolean)) {
+    const eq = item.indexOf("=");
+    const policyText = eq < 0 ? item : item.slice(eq + 1);
+    let policy: RenewalPolicy;
+    let groupName: string | null = null;
+    try {
+      if (eq >= 0) groupName = groupByName(item.slice(0, eq).trim()).name;
+      policy = parseRenewalPolicy(policyText);
+    } catch (e) {
+      throw new GdsError("Configuration", `${source} "${item.slice(0, 60)}": ${(e as Error).message}; write GROUP=PERCENT% or GROUP=DURATION, e.g. DefaultApplicationGroup=66%,DefaultHttpsGroup=30d`);
+    }
+    if (groupName === null) fallback = policy;
+    else if (named[groupName]) throw new GdsError("Configuration", `${source} names ${groupName} twice`);
+    else named[groupName] = policy;
+  }
+  return Object.fromEntries(CERTIFICATE_GROUPS.map((g) => [g.name, named[g.name] ?? fallback]));
+}
+
+const DEFAULT_SCHEDULER_INTERVAL_MS = 30_000;
+
+function parseSchedulerInterval(value: string | undefined): number | null {
+  if (value === undefined || value.trim() === "") return DEFAULT_SCHEDULER_INTERVAL_MS;
+  if (value.trim().toLowerCase() === "off") return null;
+  let ms: number;
+  try {
+    ms = parseDurationMs(value);
+  } catch {
+    throw new GdsError("Configuration", `OPCUA_GDS_SCHEDULER_INTERVAL "${value.slice(0, 40)}" is not a duration such as 30s or 5m, or off`);
+  }
+  if (ms < 100 || ms > 3_600_000) throw new GdsError("Configuration", `OPCUA_GDS_SCHEDULER_INTERVAL "${value.slice(0, 40)}" is not between 0.1s and 60m`);
+  return ms;
+}
+
+function parseKeySize(value: string | undefined, name: string): 2048 | 3072 | 4096 {
   if (value === undefined || value.trim() === "") return 2048;
   const size = CA_KEY_SIZES.find((s) => String(s) === value.trim());
-  if (size === undefined) throw new GdsError("Configuration", `OPCUA_GDS_CA_KEY_SIZE "${value}" is not an RSA key size the CA supports: set it to ${CA_KEY_SIZES.join(", ")} or leave it unset (2048)`);
+  if (size === undefined) throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not an RSA key size the GDS supports: set it to ${CA_KEY_SIZES.join(", ")} or leave it unset (2048)`);
   return size;
 }
 
@@ -228,7 +289,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     productUri: "urn:opcua-gds",
     applicationName: "opcua-gds",
     strictTrust: flags.strictTrust ?? false,
-    caKeySize: parseCaKeySize(env.OPCUA_GDS_CA_KEY_SIZE),
+    caKeySize: parseKeySize(env.OPCUA_GDS_CA_KEY_SIZE, "OPCUA_GDS_CA_KEY_SIZE"),
     caPassphrase: env.OPCUA_GDS_CA_PASSPHRASE || undefined,
     caPkcs11: parsePkcs11(env),
     caLifetimeDays: 3650,
@@ -242,5 +303,8 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     maxChunkCount: integerSetting(env, "OPCUA_GDS_MAX_CHUNK_COUNT", Math.ceil(maxMessageSize / SMALLEST_CHUNK), 1, 65_536),
     loginThrottle: parseLoginThrottle(env),
     maxRejectedCertificates: integerSetting(env, "OPCUA_GDS_MAX_REJECTED_CERTIFICATES", 500, 0, 1_000_000),
+    renewal: flags.renewal !== undefined ? parseRenewalSetting(flags.renewal, "--renewal") : parseRenewalSetting(env.OPCUA_GDS_RENEWAL),
+    keySize: parseKeySize(env.OPCUA_GDS_KEY_SIZE, "OPCUA_GDS_KEY_SIZE"),
+    schedulerIntervalMs: parseSchedulerInterval(env.OPCUA_GDS_SCHEDULER_INTERVAL),
   };
 }
