@@ -24,6 +24,8 @@ import { LoginGuard } from "./services/login-guard";
 import { OnboardingService } from "./services/onboarding-service";
 import { PushDevices } from "./services/push-devices";
 import { PushService, type PushPolicy, type StepHook } from "./services/push-service";
+import { DriftDetection, DEFAULT_DRIFT_OPTIONS } from "./services/drift-detection";
+import { TrustListDistribution } from "./services/trust-list-distribution";
 import type { DeviceConnector } from "./services/push-ports";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
@@ -35,6 +37,7 @@ import { openDatabase, type Database } from "./store/database";
 import { OnboardingRepository } from "./store/onboarding-repository";
 import { PushJobRepository } from "./store/push-job-repository";
 import { PushSettingsRepository } from "./store/push-settings-repository";
+import { PushedStateRepository } from "./store/pushed-state-repository";
 import { UserRepository } from "./store/user-repository";
 
 /** The services of one GDS instance over its database and data folder. */
@@ -49,6 +52,10 @@ export interface GdsServices {
   audit: AuditRepository;
   fleet: FleetService;
   exports: ExportService;
+  /** Trust-list distribution to push-managed servers (run by the scheduler of `start`). */
+  distribution: TrustListDistribution;
+  /** Read-back of push-managed servers (scheduled by `start`, or `push drift`). */
+  drift: DriftDetection;
   close(): Promise<void>;
 }
 
@@ -103,11 +110,15 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
       });
     })());
   const devices = new PushDevices(applications, certificates, new PushSettingsRepository(db, clock), connect, secrets, clock, { userName: config.pushUser, password: config.pushPassword });
-  const push = new PushService(applications, certificates, new PushJobRepository(db, clock), devices, clock, {
+  const pushJobs = new PushJobRepository(db, clock);
+  const push = new PushService(applications, certificates, pushJobs, devices, clock, {
     instanceId: options.push?.instanceId ?? `${os.hostname()}/${process.pid}/${randomBytes(3).toString("hex")}`,
     policy: options.push?.policy,
     afterStep: options.push?.afterStep,
   });
+  const pushed = new PushedStateRepository(db, clock);
+  const distribution = new TrustListDistribution(applications, certificates, devices, push, pushJobs, pushed);
+  const drift = new DriftDetection(distribution, devices, certificates, push, pushed, clock, { ...DEFAULT_DRIFT_OPTIONS, policy: config.distribution.driftPolicy });
   return {
     config,
     db,
@@ -117,7 +128,9 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     users: new UserService(new UserRepository(db, clock), clock),
     push,
     audit,
-    fleet: new FleetService(new FleetRepository(db), clock),
+    fleet: new FleetService(new FleetRepository(db), clock, distribution),
+    distribution,
+    drift,
     exports: new ExportService(applications, certificateStore, certificates, authorities, secrets, audit, clock),
     close: async () => {
       if (connector) await (await connector.catch(() => null))?.dispose();

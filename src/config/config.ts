@@ -2,6 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseDurationMs } from "../domain/duration";
 import { GdsError } from "../domain/errors";
+import { parseDriftPolicy, type DriftPolicy } from "../domain/distribution";
 import type { LoginThrottlePolicy } from "../domain/login-throttle";
 
 /** The one configuration of a GDS instance; every default is declared here. */
@@ -77,6 +78,14 @@ export interface GdsConfig {
    * client certificate (`OPCUA_GDS_MAX_REJECTED_CERTIFICATES`, default 500): the oldest go first.
    */
   maxRejectedCertificates: number;
+  /**
+   * Trust-list distribution and drift detection while `start` runs: how often the trust list each
+   * push-managed server should hold is compared with what it got (`OPCUA_GDS_DISTRIBUTION_INTERVAL`,
+   * default 30s), how often each one is read back (`OPCUA_GDS_DRIFT_INTERVAL`, default 1h; 0
+   * turns drift checks off), and what a difference leads to (`OPCUA_GDS_DRIFT_REPAIR`: `repair`,
+   * the default, or `report`).
+   */
+  distribution: { intervalMs: number; driftIntervalMs: number; driftPolicy: DriftPolicy };
 }
 
 /** Flags as the CLI hands them over (all optional). */
@@ -194,5 +203,25 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     maxChunkCount: integerSetting(env, "OPCUA_GDS_MAX_CHUNK_COUNT", Math.ceil(maxMessageSize / SMALLEST_CHUNK), 1, 65_536),
     loginThrottle: parseLoginThrottle(env),
     maxRejectedCertificates: integerSetting(env, "OPCUA_GDS_MAX_REJECTED_CERTIFICATES", 500, 0, 1_000_000),
+    distribution: {
+      intervalMs: durationSetting(env, "OPCUA_GDS_DISTRIBUTION_INTERVAL", 30_000, 1000),
+      driftIntervalMs: durationSetting(env, "OPCUA_GDS_DRIFT_INTERVAL", 3_600_000, 10_000, true),
+      driftPolicy: parseDriftPolicy(env.OPCUA_GDS_DRIFT_REPAIR),
+    },
   };
+}
+
+/** A duration from the environment ("30s", "1h"); `zeroAllowed`: "0" turns the feature off. */
+function durationSetting(env: NodeJS.ProcessEnv, name: string, fallbackMs: number, minMs: number, zeroAllowed = false): number {
+  const value = env[name];
+  if (value === undefined || value === "") return fallbackMs;
+  if (zeroAllowed && value.trim() === "0") return 0;
+  let ms: number;
+  try {
+    ms = parseDurationMs(value);
+  } catch {
+    throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not a duration such as 30s, 15m or 1h${zeroAllowed ? " (or 0 for off)" : ""}`);
+  }
+  if (ms < minMs) throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is shorter than ${minMs / 1000}s`);
+  return ms;
 }

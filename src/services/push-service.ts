@@ -268,17 +268,25 @@ export class PushService {
     });
   }
 
-  /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
-  private async enqueue(actor: string, app: ApplicationRecord, options: PushRunOptions): Promise<PushJobRecord | string> {
+  /**
+   * Queues a push for the job runner without running it (trust-list distribution, drift repair);
+   * when the device already has a queued or running job, returns that one (created false).
+   */
+  async queue(actor: string, app: ApplicationRecord, operation: PushOperation, retries: number): Promise<{ job: PushJobRecord; created: boolean }> {
+    const fresh = this.newJob(actor, app, operation, retries);
+    return this.jobs.enqueue(fresh, pushAudit(actor, "PushQueued", app, `job=${fresh.jobId} operation=${operation}`));
+  }
+
+  private newJob(actor: string, app: ApplicationRecord, operation: PushOperation, retries: number): PushJobRecord {
     const now = this.clock.nowMs();
-    const fresh: PushJobRecord = {
+    return {
       jobId: randomUUID(),
       applicationId: app.applicationId,
-      operation: options.operation,
+      operation,
       state: "queued",
       step: "none",
       attempts: 0,
-      maxAttempts: options.retries + 1,
+      maxAttempts: retries + 1,
       lastStatus: null,
       reason: null,
       nextAttemptAtMs: now,
@@ -293,7 +301,12 @@ export class PushService {
       updatedAtMs: now,
       finishedAtMs: null,
     };
-    const { job, created } = await this.jobs.enqueue(fresh, pushAudit(actor, "PushQueued", app, `job=${fresh.jobId} operation=${options.operation}`));
+  }
+
+  /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
+  private async enqueue(actor: string, app: ApplicationRecord, options: PushRunOptions): Promise<PushJobRecord | string> {
+    const now = this.clock.nowMs();
+    const { job, created } = await this.queue(actor, app, options.operation, options.retries);
     if (created) return job;
     if (job.state === "running" && job.leaseExpiresAtMs !== null && job.leaseExpiresAtMs > now) {
       return `another push to this device is running (job ${job.jobId}, ${job.owner ?? "unknown owner"}, step ${job.step})`;

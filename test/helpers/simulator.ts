@@ -17,7 +17,9 @@ import {
   type NodeId,
 } from "node-opcua";
 import { readTrustList, type TrustListFiles } from "../../src/client/trust-list-reader";
+import type { DirectoryService } from "../../src/services/directory-service";
 import { splitDerChain } from "../../src/push/device-connector";
+import { inspectCertificate } from "./certificates";
 import { spawnCli, type CliProcess } from "./cli";
 
 /** A device as `simulate --json` lists it. */
@@ -170,4 +172,22 @@ export async function readDeviceTrustList(endpointUrl: string, gdsDataDir: strin
     await client.disconnect();
     await manager.dispose();
   }
+}
+
+/**
+ * Registers a simulated device as an engineer would: DiscoveryUrls for the host names its own
+ * certificate names (the GDS signs only names the registration allows). Returns its ApplicationId.
+ */
+export async function registerSimulatedDevice(directory: DirectoryService, device: SimDevice): Promise<string> {
+  const own = inspectCertificate(await presentedCertificate(device.endpointUrl));
+  const port = new URL(device.endpointUrl.replace("opc.tcp:", "http:")).port;
+  const hosts = [...own.ipAddresses, ...own.dnsNames].map((h) => `opc.tcp://${h.includes(":") ? `[${h}]` : h}:${port}`);
+  return directory.registerApplication("test", {
+    applicationUri: device.applicationUri,
+    applicationType: 0,
+    applicationNames: [{ locale: "en", text: `Simulated device ${device.index}` }],
+    productUri: "urn:opcua-gds:simulator",
+    discoveryUrls: [...new Set([device.endpointUrl, ...hosts])],
+    serverCapabilities: [],
+  });
 }

@@ -22,7 +22,7 @@ import { inspectCertificate, selfSignedApplicationCertificate } from "../helpers
 import { cli, killChildren, setCliWorkDir } from "../helpers/cli";
 import { BACKENDS } from "../helpers/databases";
 import { startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
-import { presentedCertificate, readDeviceTrustList, startSimulator, type Simulator } from "../helpers/simulator";
+import { presentedCertificate, readDeviceTrustList, registerSimulatedDevice, startSimulator, type Simulator } from "../helpers/simulator";
 
 const DEVICES = 21;
 const REFUSES = 2;
@@ -71,21 +71,7 @@ for (const backend of BACKENDS) {
       ]);
       unreachableUrl = `opc.tcp://127.0.0.1:${simulator.basePort + DEVICES}`;
       caCertificate = new X509Certificate(await fs.readFile(gds.caCertificateFile));
-      // Each device is registered with DiscoveryUrls for the host names its own certificate names,
-      // as an engineer registers it: the GDS signs only names the registration allows.
-      for (const device of simulator.devices) {
-        const own = inspectCertificate(await presentedCertificate(device.endpointUrl));
-        const port = new URL(device.endpointUrl.replace("opc.tcp:", "http:")).port;
-        const hosts = [...own.ipAddresses, ...own.dnsNames].map((h) => `opc.tcp://${h.includes(":") ? `[${h}]` : h}:${port}`);
-        ids[device.index] = await gds.gds.services.directory.registerApplication("test", {
-          applicationUri: device.applicationUri,
-          applicationType: 0,
-          applicationNames: [{ locale: "en", text: `Simulated device ${device.index}` }],
-          productUri: "urn:opcua-gds:simulator",
-          discoveryUrls: [...new Set([device.endpointUrl, ...hosts])],
-          serverCapabilities: [],
-        });
-      }
+      for (const device of simulator.devices) ids[device.index] = await registerSimulatedDevice(gds.gds.services.directory, device);
       ids[DEVICES] = await gds.gds.services.directory.registerApplication("test", {
         applicationUri: "urn:plant1:unplugged:plc",
         applicationType: 0,
