@@ -5,6 +5,10 @@ import os from "node:os";
 import { CaAdministration } from "./ca/ca-admin";
 import { CaRegistry } from "./ca/ca-registry";
 import { ensureServerCertificate, writeCrlFile, writeServerTrust } from "./ca/gds-identity";
+import type { LifecycleTask } from "./lifecycle/lifecycle-task";
+import { DEFAULT_PUSH_TASK_OPTIONS, SCHEDULER_ACTOR, pushJobTask, renewalTask, type PushTaskOptions } from "./lifecycle/push-tasks";
+import { LifecycleScheduler } from "./lifecycle/scheduler";
+import { driftCheckTask, trustListDistributionTask } from "./lifecycle/distribution-tasks";
 import { exists } from "./ca/key-files";
 import { LocalAuthorities } from "./ca/local-authorities";
 import { SecretBox } from "./ca/secret-box";
@@ -33,6 +37,7 @@ import { ApplicationRepository } from "./store/application-repository";
 import { AuditRepository } from "./store/audit-repository";
 import { CertificateRepository } from "./store/certificate-repository";
 import { FleetRepository } from "./store/fleet-repository";
+import { leadershipFor } from "./store/leadership";
 import { openDatabase, type Database } from "./store/database";
 import { OnboardingRepository } from "./store/onboarding-repository";
 import { PushJobRepository } from "./store/push-job-repository";
@@ -80,6 +85,9 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     // lifetime, not an hour: an hour would put its renewal time in the past at issuance.
     backdateSeconds: Math.min(DEFAULT_CERTIFICATE_POLICY.backdateSeconds, Math.floor((config.certificateLifetimeDays * 86400) / 10)),
     groups: Object.fromEntries(Object.entries(DEFAULT_CERTIFICATE_POLICY.groups).map(([name, g]) => [name, { ...g, approval: config.approval, lifetimeDays: config.certificateLifetimeDays }])),
+    renewal: config.renewal,
+    newKeyPairBits: config.keySize,
+    csr: { ...DEFAULT_CERTIFICATE_POLICY.csr, minRsaBits: config.keySize },
   };
   const certificateStore = new CertificateRepository(db, clock);
   const certificates = new CertificateService(applications, certificateStore, authorities, secrets, clock, policy);
@@ -202,6 +210,8 @@ export async function initDataFolder(config: GdsConfig, clock: Clock = systemClo
 /** A running GDS: its endpoint and a stop that closes server and database. */
 export interface RunningGds {
   endpointUrl: string;
+  /** The lifecycle scheduler; null when OPCUA_GDS_SCHEDULER_INTERVAL is off. */
+  scheduler: LifecycleScheduler | null;
   /** Where the Prometheus series are served, when asked for. */
   metricsUrl: string | null;
   services: GdsServices;
@@ -217,7 +227,22 @@ const CRL_CHECK_INTERVAL_MS = 3600_000;
  */
 const CRL_FOLLOW_INTERVAL_MS = 5_000;
 
-/** init + services + OPC UA server, in that order. */
+/**
+ * The periodic tasks of the lifecycle scheduler, in the order they start: renewal planning,
+ * trust-list distribution and drift checks (OPCUA_GDS_DISTRIBUTION_INTERVAL, OPCUA_GDS_DRIFT_INTERVAL),
+ * then the push job runner that delivers what they queued (and resumes abandoned jobs).
+ */
+function lifecycleTasks(services: GdsServices, intervalMs: number, pushOptions: PushTaskOptions): LifecycleTask[] {
+  const { distribution } = services.config;
+  return [
+    renewalTask(services.push, intervalMs, pushOptions),
+    trustListDistributionTask(services.distribution, distribution.intervalMs),
+    ...(distribution.driftIntervalMs === null ? [] : [driftCheckTask(services.drift, distribution.driftIntervalMs)]),
+    pushJobTask(services.push, intervalMs, pushOptions),
+  ];
+}
+
+/** init + services + OPC UA server + lifecycle scheduler, in that order. */
 export async function startGds(
   config: GdsConfig,
   options: {
@@ -227,6 +252,8 @@ export async function startGds(
     onboardingMs?: number;
     /** Serve Prometheus series at http://HOST:PORT/metrics (host: loopback unless given). */
     metrics?: { port: number; host?: string };
+    /** For tests: how the scheduler's push tasks behave (default DEFAULT_PUSH_TASK_OPTIONS). */
+    pushTasks?: Partial<PushTaskOptions>;
   } = {},
 ): Promise<RunningGds> {
   const clock = options.clock ?? systemClock;
@@ -294,12 +321,29 @@ export async function startGds(
         .catch((e: Error) => logError(`CRL follow-up failed: ${e.message}`));
     }, CRL_FOLLOW_INTERVAL_MS);
     followTimer.unref();
+    let scheduler: LifecycleScheduler | null = null;
+    if (config.schedulerIntervalMs !== null) {
+      const instanceId = services.push.instanceId;
+      scheduler = new LifecycleScheduler({
+        clock,
+        intervalMs: config.schedulerIntervalMs,
+        leadership: leadershipFor(services.db),
+        logError,
+        onLeadershipChange: (acting) =>
+          services.audit.append({ actor: SCHEDULER_ACTOR, action: acting ? "SchedulerActing" : "SchedulerStoppedActing", subject: instanceId, outcome: "Good" }),
+      });
+      for (const task of lifecycleTasks(services, config.schedulerIntervalMs, { ...DEFAULT_PUSH_TASK_OPTIONS, ...options.pushTasks })) scheduler.register(task);
+      scheduler.start();
+    }
     return {
       endpointUrl: server.endpointUrl,
+      scheduler,
       metricsUrl: metricsServer?.url ?? null,
       services,
       init,
       stop: async () => {
+        // First: running pushes are released as resumable jobs while the database is still open.
+        await scheduler?.stop();
         clearInterval(crlTimer);
         clearInterval(followTimer);
         await metricsServer?.stop();

@@ -1,9 +1,11 @@
 import os from "node:os";
 import path from "node:path";
+import { CERTIFICATE_GROUPS, groupByName } from "../domain/certificate-groups";
 import { parseDurationMs } from "../domain/duration";
 import { GdsError } from "../domain/errors";
 import { parseDriftPolicy, type DriftPolicy } from "../domain/distribution";
 import type { LoginThrottlePolicy } from "../domain/login-throttle";
+import { DEFAULT_RENEWAL_POLICY, parseRenewalPolicy, type RenewalPolicy } from "../domain/renewal";
 
 /** The one configuration of a GDS instance; every default is declared here. */
 export interface GdsConfig {
@@ -79,13 +81,32 @@ export interface GdsConfig {
    */
   maxRejectedCertificates: number;
   /**
+   * When each group's certificates are due for renewal (`OPCUA_GDS_RENEWAL` or `start --renewal`):
+   * a comma-separated list of `GROUP=POLICY`, POLICY a percentage of the lifetime (`66%`) or a time
+   * before expiry (`30d`); a POLICY without a group applies to every group not named. Default 2/3
+   * of the lifetime, less a jitter of at most 2 % of it derived from the serial.
+   */
+  renewal: Record<string, RenewalPolicy>;
+  /**
+   * RSA key size of the groups' key policy (`OPCUA_GDS_KEY_SIZE`: 2048, 3072 or 4096; default 2048):
+   * the size of keys the GDS generates and the smallest a request may carry. Certificates with
+   * smaller keys are due for renewal (GetCertificateStatus answers UpdateRequired).
+   */
+  keySize: 2048 | 3072 | 4096;
+  /**
+   * How often the lifecycle scheduler of `start` looks for work (`OPCUA_GDS_SCHEDULER_INTERVAL`, a
+   * duration, default 30s; `off` disables it): renewal pushes, due push jobs, and the tasks others
+   * register. Only one instance on a shared PostgreSQL acts at a time.
+   */
+  schedulerIntervalMs: number | null;
+  /**
    * Trust-list distribution and drift detection while `start` runs: how often the trust list each
    * push-managed server should hold is compared with what it got (`OPCUA_GDS_DISTRIBUTION_INTERVAL`,
-   * default 30s), how often each one is read back (`OPCUA_GDS_DRIFT_INTERVAL`, default 1h; 0
+   * default 30s), how often each one is read back (`OPCUA_GDS_DRIFT_INTERVAL`, default 1h; `off`
    * turns drift checks off), and what a difference leads to (`OPCUA_GDS_DRIFT_REPAIR`: `repair`,
-   * the default, or `report`).
+   * the default, or `report`). Both run in the lifecycle scheduler.
    */
-  distribution: { intervalMs: number; driftIntervalMs: number; driftPolicy: DriftPolicy };
+  distribution: { intervalMs: number; driftIntervalMs: number | null; driftPolicy: DriftPolicy };
 }
 
 /** Flags as the CLI hands them over (all optional). */
@@ -96,6 +117,8 @@ export interface ConfigFlags {
   host?: string;
   strictTrust?: boolean;
   approval?: string;
+  /** `start --renewal`, as OPCUA_GDS_RENEWAL. */
+  renewal?: string;
 }
 
 export const DEFAULT_PORT = 58810;
@@ -168,10 +191,57 @@ function parseApproval(value: string | undefined): "auto" | "manual" {
 
 export const CA_KEY_SIZES = [2048, 3072, 4096] as const;
 
-function parseCaKeySize(value: string | undefined): 2048 | 3072 | 4096 {
+
+/** Parses OPCUA_GDS_RENEWAL / --renewal ("DefaultApplicationGroup=66%,DefaultHttpsGroup=30d", or "75%" for all). */
+export function parseRenewalSetting(value: string | undefined, source = "OPCUA_GDS_RENEWAL"): Record<string, RenewalPolicy> {
+  let fallback = DEFAULT_RENEWAL_POLICY;
+  const named: Record<string, RenewalPolicy> = {};
+  for (const item of (value ?? "").split(",").map((i) => i.trim()).filter(Boolean)) {
+    const eq = item.indexOf("=");
+    const policyText = eq < 0 ? item : item.slice(eq + 1);
+    let policy: RenewalPolicy;
+    let groupName: string | null = null;
+    try {
+      if (eq >= 0) groupName = groupByName(item.slice(0, eq).trim()).name;
+      policy = parseRenewalPolicy(policyText);
+    } catch (e) {
+      throw new GdsError("Configuration", `${source} "${item.slice(0, 60)}": ${(e as Error).message}; write GROUP=PERCENT% or GROUP=DURATION, e.g. DefaultApplicationGroup=66%,DefaultHttpsGroup=30d`);
+    }
+    if (groupName === null) fallback = policy;
+    else if (named[groupName]) throw new GdsError("Configuration", `${source} names ${groupName} twice`);
+    else named[groupName] = policy;
+  }
+  return Object.fromEntries(CERTIFICATE_GROUPS.map((g) => [g.name, named[g.name] ?? fallback]));
+}
+
+const DEFAULT_SCHEDULER_INTERVAL_MS = 30_000;
+
+function parseSchedulerInterval(value: string | undefined): number | null {
+  return durationSetting("OPCUA_GDS_SCHEDULER_INTERVAL", value, DEFAULT_SCHEDULER_INTERVAL_MS, { minMs: 100, maxMs: 3_600_000, offAllowed: true });
+}
+
+/** A duration setting ("30s", "1h") within bounds, the fallback when unset; `off` gives null where allowed. */
+function durationSetting(name: string, value: string | undefined, fallbackMs: number, range: { minMs: number; maxMs: number; offAllowed: boolean }): number | null {
+  if (value === undefined || value.trim() === "") return fallbackMs;
+  if (range.offAllowed && value.trim().toLowerCase() === "off") return null;
+  let ms: number;
+  try {
+    ms = parseDurationMs(value);
+  } catch {
+    throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not a duration such as 30s or 5m${range.offAllowed ? ", or off" : ""}`);
+  }
+  if (ms < range.minMs || ms > range.maxMs) throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not between ${formatBound(range.minMs)} and ${formatBound(range.maxMs)}`);
+  return ms;
+}
+
+function formatBound(ms: number): string {
+  return ms >= 60_000 ? `${ms / 60_000}m` : `${ms / 1000}s`;
+}
+
+function parseKeySize(value: string | undefined, name: string): 2048 | 3072 | 4096 {
   if (value === undefined || value.trim() === "") return 2048;
   const size = CA_KEY_SIZES.find((s) => String(s) === value.trim());
-  if (size === undefined) throw new GdsError("Configuration", `OPCUA_GDS_CA_KEY_SIZE "${value}" is not an RSA key size the CA supports: set it to ${CA_KEY_SIZES.join(", ")} or leave it unset (2048)`);
+  if (size === undefined) throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not an RSA key size the GDS supports: set it to ${CA_KEY_SIZES.join(", ")} or leave it unset (2048)`);
   return size;
 }
 
@@ -190,7 +260,7 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     productUri: "urn:opcua-gds",
     applicationName: "opcua-gds",
     strictTrust: flags.strictTrust ?? false,
-    caKeySize: parseCaKeySize(env.OPCUA_GDS_CA_KEY_SIZE),
+    caKeySize: parseKeySize(env.OPCUA_GDS_CA_KEY_SIZE, "OPCUA_GDS_CA_KEY_SIZE"),
     caPassphrase: env.OPCUA_GDS_CA_PASSPHRASE || undefined,
     caLifetimeDays: 3650,
     serverCertificateLifetimeDays: 365,
@@ -203,25 +273,13 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     maxChunkCount: integerSetting(env, "OPCUA_GDS_MAX_CHUNK_COUNT", Math.ceil(maxMessageSize / SMALLEST_CHUNK), 1, 65_536),
     loginThrottle: parseLoginThrottle(env),
     maxRejectedCertificates: integerSetting(env, "OPCUA_GDS_MAX_REJECTED_CERTIFICATES", 500, 0, 1_000_000),
+    renewal: flags.renewal !== undefined ? parseRenewalSetting(flags.renewal, "--renewal") : parseRenewalSetting(env.OPCUA_GDS_RENEWAL),
+    keySize: parseKeySize(env.OPCUA_GDS_KEY_SIZE, "OPCUA_GDS_KEY_SIZE"),
+    schedulerIntervalMs: parseSchedulerInterval(env.OPCUA_GDS_SCHEDULER_INTERVAL),
     distribution: {
-      intervalMs: durationSetting(env, "OPCUA_GDS_DISTRIBUTION_INTERVAL", 30_000, 1000),
-      driftIntervalMs: durationSetting(env, "OPCUA_GDS_DRIFT_INTERVAL", 3_600_000, 10_000, true),
+      intervalMs: durationSetting("OPCUA_GDS_DISTRIBUTION_INTERVAL", env.OPCUA_GDS_DISTRIBUTION_INTERVAL, 30_000, { minMs: 1000, maxMs: 86_400_000, offAllowed: false })!,
+      driftIntervalMs: durationSetting("OPCUA_GDS_DRIFT_INTERVAL", env.OPCUA_GDS_DRIFT_INTERVAL, 3_600_000, { minMs: 10_000, maxMs: 7 * 86_400_000, offAllowed: true }),
       driftPolicy: parseDriftPolicy(env.OPCUA_GDS_DRIFT_REPAIR),
     },
   };
-}
-
-/** A duration from the environment ("30s", "1h"); `zeroAllowed`: "0" turns the feature off. */
-function durationSetting(env: NodeJS.ProcessEnv, name: string, fallbackMs: number, minMs: number, zeroAllowed = false): number {
-  const value = env[name];
-  if (value === undefined || value === "") return fallbackMs;
-  if (zeroAllowed && value.trim() === "0") return 0;
-  let ms: number;
-  try {
-    ms = parseDurationMs(value);
-  } catch {
-    throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not a duration such as 30s, 15m or 1h${zeroAllowed ? " (or 0 for off)" : ""}`);
-  }
-  if (ms < minMs) throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is shorter than ${minMs / 1000}s`);
-  return ms;
 }

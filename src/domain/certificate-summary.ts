@@ -33,3 +33,12 @@ export function summarizeCertificate(der: Buffer): CertificateSummary {
     notAfter: new Date(certificate.validTo).toISOString(),
   };
 }
+
+/** RSA modulus size of a DER certificate's public key; 0 for other keys or when it does not parse. */
+export function rsaKeyBitsOf(der: Buffer): number {
+  try {
+    return new X509Certificate(der).publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
+  } catch {
+    return 0;
+  }
+}

@@ -36,14 +36,12 @@ export interface DriftObservation {
 }
 
 /**
- * Whether the server holds `expectedDigest`: the last push wrote it, and no drift check since then
- * read back something else.
+ * Whether the GDS delivered `expectedDigest` to the server (written and read back by a push). A
+ * change made on the device since is drift, reported (and repaired, by policy) by drift detection,
+ * so that the `report` policy is not undone by distribution behind the operator's back.
  */
 export function holdsTrustList(state: PushedState, expectedDigest: string): boolean {
-  if (state.trustListDigest !== expectedDigest) return false;
-  const d = state.drift;
-  const checkedSinceWrite = d !== null && d.observedTrustListDigest !== null && d.checkedAtMs >= (state.trustListWrittenAtMs ?? 0);
-  return !checkedSinceWrite || d.observedTrustListDigest === expectedDigest;
+  return state.trustListDigest === expectedDigest;
 }
 
 /**

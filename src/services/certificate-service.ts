@@ -16,7 +16,8 @@ import type { Clock } from "../domain/clock";
 import { DEFAULT_CSR_POLICY, checkCertificateRequest, hostsOfDiscoveryUrls, type CertificateHostNames, type CsrPolicy } from "../domain/csr-policy";
 import { GdsError, invalidArgument } from "../domain/errors";
 import { compileLikePattern } from "../domain/like-pattern";
-import { renewalTimeMs } from "../domain/renewal";
+import { rsaKeyBitsOf } from "../domain/certificate-summary";
+import { DEFAULT_RENEWAL_POLICY, renewalReason, renewalTimeMs, type RenewalPolicy, type RenewalReason } from "../domain/renewal";
 import { normalizeSubjectName } from "../domain/subject-name";
 import type {
   ApplicationStore,
@@ -46,7 +47,8 @@ export interface CertificatePolicy {
   crlLifetimeMs: number;
   /** A CRL is re-signed once less than this is left before its nextUpdate. */
   crlRefreshBeforeMs: number;
-  renewalFraction: number;
+  /** When a group's certificates are due for renewal; a group not named here uses DEFAULT_RENEWAL_POLICY. */
+  renewal: Record<string, RenewalPolicy>;
 }
 
 const DAY_MS = 86400_000;
@@ -58,7 +60,7 @@ export const DEFAULT_CERTIFICATE_POLICY: CertificatePolicy = {
   csr: DEFAULT_CSR_POLICY,
   crlLifetimeMs: 30 * DAY_MS,
   crlRefreshBeforeMs: 15 * DAY_MS,
-  renewalFraction: 2 / 3,
+  renewal: {},
 };
 
 /** Who asks for a certificate, as the OPC UA layer established it. */
@@ -280,7 +282,7 @@ export class CertificateService {
       requestId,
       notBeforeMs: issued.notBeforeMs,
       notAfterMs: issued.notAfterMs,
-      renewalAtMs: renewalTimeMs(issued.notBeforeMs, issued.notAfterMs, this.policy.renewalFraction),
+      renewalAtMs: renewalTimeMs(issued.notBeforeMs, issued.notAfterMs, this.policy.renewal[request.groupName] ?? DEFAULT_RENEWAL_POLICY, issued.serialHex),
       revokedAtMs: null,
       revocationReason: null,
       der: issued.der,
@@ -401,17 +403,29 @@ export class CertificateService {
 
   /**
    * GetCertificateStatus: true when the application should get a new certificate: it has none that
-   * is valid and unrevoked, its renewal time has come, or the CA that signed it is not the current one.
+   * is valid, its newest was revoked, its renewal time has come, the CA that signed it is not the
+   * current one, or its key is smaller than the key policy now asks.
    */
   async getCertificateStatus(applicationId: string, groupId: number | null, typeId: number | null): Promise<boolean> {
     await this.application(applicationId);
     const group = groupByNodeNumericId(groupId);
-    const type = typeOfGroup(group, typeId);
+    return (await this.renewalReasonOf(applicationId, group.name, typeOfGroup(group, typeId).name)) !== null;
+  }
+
+  /** Why the application needs a new certificate of this group and type now (renewalReason); null when it does not. */
+  async renewalReasonOf(applicationId: string, groupName: string, typeName: string): Promise<RenewalReason | null> {
     const now = this.clock.nowMs();
-    const current = this.currentCertificates(await this.store.certificatesOf(applicationId), now).find((r) => r.groupName === group.name && r.certificateTypeName === type.name);
-    if (!current) return true;
-    if (current.renewalAtMs <= now) return true;
-    return current.issuerSerialHex !== this.authorities.signer(group.name, type.name).caSerialHex;
+    let newest: IssuedCertificateRow | null = null;
+    for (const r of await this.store.certificatesOf(applicationId)) {
+      if (r.groupName !== groupName || r.certificateTypeName !== typeName || r.notAfterMs <= now) continue;
+      if (!newest || r.notBeforeMs > newest.notBeforeMs || (r.notBeforeMs === newest.notBeforeMs && newest.revokedAtMs !== null)) newest = r;
+    }
+    return renewalReason({
+      newest: newest && { renewalAtMs: newest.renewalAtMs, revoked: newest.revokedAtMs !== null, issuerSerialHex: newest.issuerSerialHex, rsaKeyBits: rsaKeyBitsOf(newest.der) },
+      nowMs: now,
+      currentCaSerialHex: this.authorities.signer(groupName, typeName).caSerialHex,
+      minKeyBits: this.policy.csr.minRsaBits ?? DEFAULT_CSR_POLICY.minRsaBits,
+    });
   }
 
   /** GetCertificates: the application's current certificate per type, in one group or all. */

@@ -4,6 +4,7 @@ import { DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
 import { summarizeCertificate, type CertificateSummary } from "../domain/certificate-summary";
 import type { Clock } from "../domain/clock";
 import { GdsError, invalidArgument } from "../domain/errors";
+import { parseMaintenanceWindow } from "../domain/maintenance-window";
 import { PushFailure, decideDeviceCertificate, type TrustListLists } from "../domain/push";
 import { thumbprintOf } from "../domain/thumbprint";
 import type { CertificateService } from "./certificate-service";
@@ -28,6 +29,12 @@ export interface PushSettingsView {
   credentials: string;
   pinnedThumbprint: string | null;
   extraTrustedCertificates: string[];
+  /** When the scheduler may start pushes (weekdays and times); null: any time. */
+  maintenanceWindow: string | null;
+  /** Time zone of the window (UTC unless set). */
+  maintenanceTimeZone: string;
+  /** The scheduler renews the device's certificate by itself (once the GDS has pushed one). */
+  autoRenew: boolean;
 }
 
 /** The audit entry of a push change to one application. */
@@ -92,6 +99,25 @@ export class PushDevices {
     return this.view(app, saved);
   }
 
+  /**
+   * Sets the maintenance window in which the scheduler may start pushes to the device (null: any
+   * time), checked before it is stored; the time zone defaults to UTC.
+   */
+  async setMaintenanceWindow(actor: string, applicationId: string, spec: string | null, timeZone: string | null): Promise<PushSettingsView> {
+    const app = await this.application(applicationId);
+    const window = spec === null ? null : parseMaintenanceWindow(spec, timeZone ?? "UTC");
+    const details = window ? `${window.spec} (${window.timeZone})` : "cleared: any time";
+    const saved = await this.settings.change(applicationId, { maintenanceWindow: window?.spec ?? null, maintenanceTimeZone: window ? window.timeZone : null }, this.clock.nowMs(), pushAudit(actor, "PushWindowChanged", app, details));
+    return this.view(app, saved);
+  }
+
+  /** Switches the scheduler's automatic renewal of the device on or off. */
+  async setAutoRenew(actor: string, applicationId: string, on: boolean): Promise<PushSettingsView> {
+    const app = await this.application(applicationId);
+    const saved = await this.settings.change(applicationId, { autoRenew: on }, this.clock.nowMs(), pushAudit(actor, "PushAutoRenewChanged", app, on ? "on" : "off"));
+    return this.view(app, saved);
+  }
+
   /** The push settings of an application, without secrets. */
   async settingsOf(applicationId: string): Promise<PushSettingsView> {
     const app = await this.application(applicationId);
@@ -107,6 +133,9 @@ export class PushDevices {
       credentials: this.describeCredentials(s),
       pinnedThumbprint: s?.pinnedThumbprint ?? null,
       extraTrustedCertificates: (s?.extraTrustedCertificates ?? []).map((c) => thumbprintOf(c)),
+      maintenanceWindow: s?.maintenanceWindow ?? null,
+      maintenanceTimeZone: s?.maintenanceTimeZone ?? "UTC",
+      autoRenew: s?.autoRenew ?? true,
     };
   }
 

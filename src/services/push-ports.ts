@@ -16,6 +16,12 @@ export interface PushSettings {
   pinnedThumbprint: string | null;
   /** Certificates an operator trusted on the device (`push rejected --trust`), kept in every trust list pushed to it. */
   extraTrustedCertificates: Buffer[];
+  /** Weekdays and time ranges in which the scheduler may start pushes (domain/maintenance-window); null: any time. */
+  maintenanceWindow: string | null;
+  /** IANA time zone of the window; null: UTC. */
+  maintenanceTimeZone: string | null;
+  /** The scheduler renews the device's certificate by itself when it comes due (default true). */
+  autoRenew: boolean;
   updatedAtMs: number;
 }
 
@@ -61,6 +67,17 @@ export interface PushJobStore {
   get(jobId: string): Promise<PushJobRecord | null>;
   /** Jobs, newest first. */
   list(filter: PushJobFilter): Promise<PushJobRecord[]>;
+  /**
+   * Jobs a job runner may claim now, earliest due first: queued and due, or running under an
+   * expired lease. Jobs created by someone other than `ownCreator` only once they have been due for
+   * `takeoverAfterMs` (their own run claims them within moments while it lives).
+   */
+  due(nowMs: number, ownCreator: string, takeoverAfterMs: number, limit: number): Promise<PushJobRecord[]>;
+  /**
+   * Applications whose certificate the GDS has delivered by push (a succeeded cert or all job) and
+   * whose automatic renewal is not switched off: the push-managed devices.
+   */
+  pushManagedApplications(): Promise<string[]>;
 }
 
 /** How the GDS logs in on a device. */

@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { ApplicationType, type ApplicationRecord } from "../domain/application";
 import { formatApplicationId } from "../domain/application-id";
-import { CERTIFICATE_TYPES } from "../domain/certificate-groups";
+import { CERTIFICATE_TYPES, DEFAULT_APPLICATION_GROUP } from "../domain/certificate-groups";
 import type { Clock } from "../domain/clock";
 import { invalidArgument, isGdsError } from "../domain/errors";
 import { compileLikePattern } from "../domain/like-pattern";
+import { nextWindowOpening, parseMaintenanceWindow } from "../domain/maintenance-window";
 import {
   DEFAULT_RETRY_POLICY,
   PushFailure,
@@ -19,11 +20,12 @@ import {
   type PushStep,
   type RetryPolicy,
 } from "../domain/push";
+import type { RenewalReason } from "../domain/renewal";
 import { thumbprintOf } from "../domain/thumbprint";
 import type { CertificateService } from "./certificate-service";
 import type { ApplicationStore } from "./ports";
 import { pushAudit, type PushDevices } from "./push-devices";
-import type { DeviceSession, PushJobStore } from "./push-ports";
+import type { DeviceSession, PushJobStore, PushSettings } from "./push-ports";
 
 /** How pushes behave; defaults in DEFAULT_PUSH_POLICY. */
 export interface PushPolicy {
@@ -76,6 +78,41 @@ export interface PushRunOptions {
   onRefresh?: (count: number) => void;
   /** Stops claiming; running attempts are abandoned at once and their jobs released for a later run. */
   signal?: AbortSignal;
+}
+
+/** What one attempt on one job needs of a run (a CLI run, or the scheduler's job runner). */
+type AttemptOptions = Pick<PushRunOptions, "timeoutMs" | "trustDeviceCertificate" | "regeneratePrivateKey" | "signal" | "onRetry">;
+
+/** How the scheduler runs the queue (runDueJobs). */
+export interface DueJobOptions {
+  concurrency: number;
+  /** Longest time of one attempt on one device. */
+  timeoutMs: number;
+  /** A job someone else created (a CLI run) is taken over once it has been due this long: its own run would have claimed it by then. */
+  takeoverAfterMs: number;
+  /** Stops claiming; running attempts are abandoned and their jobs released. */
+  signal?: AbortSignal;
+}
+
+/** How the scheduler renews push-managed devices (queueRenewals). */
+export interface RenewalQueueOptions {
+  /** Attempts after the first one, with the push back-off, for failures that waiting can cure. */
+  retries: number;
+  /**
+   * Wait before a device whose renewal job failed gets a new one: grows with each failed job in a
+   * row, so a device that refuses (wrong credentials, a rejected certificate) is not hammered.
+   */
+  failedJobBackoff: RetryPolicy;
+}
+
+/** A renewal job the scheduler queued, and why. */
+export interface QueuedRenewal {
+  applicationId: string;
+  applicationUri: string;
+  jobId: string;
+  reason: RenewalReason;
+  /** When the job may start (later than now when the device's maintenance window is closed). */
+  notBeforeMs: number;
 }
 
 /** One entry of a dry run: what a push would do to one device. */
@@ -146,6 +183,11 @@ export class PushService {
       afterStep?: StepHook;
     },
   ) {}
+
+  /** Names this process as the owner of the jobs it claims. */
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
 
   private get policy(): PushPolicy {
     return this.options.policy ?? DEFAULT_PUSH_POLICY;
@@ -242,6 +284,106 @@ export class PushService {
     return refreshAfter && writesTrustList(options.operation) && !options.signal?.aborted ? this.refreshStaleTrustLists(actor, options, outcomes) : outcomes;
   }
 
+  // ---- scheduled work (the lifecycle scheduler) -----------------------------------------------
+
+  /**
+   * Queues a push job ("all": the trust list first, so the device trusts the CA that signs its new
+   * certificate, e.g. after a CA change, and gets fresh CRLs on the way) for every push-managed
+   * device whose certificate needs replacing (renewalReason) and that has no active job. A device
+   * whose last renewal job failed waits out a back-off first; one outside its maintenance window
+   * gets a job that waits for the window.
+   */
+  async queueRenewals(actor: string, options: RenewalQueueOptions): Promise<QueuedRenewal[]> {
+    const queued: QueuedRenewal[] = [];
+    const type = DEFAULT_APPLICATION_GROUP.certificateTypes[0].name;
+    for (const applicationId of await this.jobs.pushManagedApplications()) {
+      const app = await this.applications.get(applicationId);
+      if (!app || app.applicationType === ApplicationType.Client) continue;
+      const reason = await this.certificates.renewalReasonOf(applicationId, DEFAULT_APPLICATION_GROUP.name, type);
+      if (!reason) continue;
+      const recent = await this.jobs.list({ applicationId, limit: 20 });
+      if (recent.some((j) => j.state === "queued" || j.state === "running")) continue;
+      const now = this.clock.nowMs();
+      const failedInRow = recent.findIndex((j) => j.state !== "failed");
+      const failures = failedInRow < 0 ? recent.length : failedInRow;
+      if (failures > 0 && (recent[0].finishedAtMs ?? 0) + retryDelayMs(failures, options.failedJobBackoff) > now) continue;
+      const settings = await this.devices.settingsRow(applicationId);
+      if (!this.devices.endpointOf(app, settings)) continue;
+      const notBeforeMs = this.windowOpening(settings, now);
+      const why = `renewal (${reason})${notBeforeMs > now ? `, waits for the maintenance window opening ${new Date(notBeforeMs).toISOString()}` : ""}`;
+      const job = await this.enqueue(actor, app, { operation: "all", retries: options.retries, notBeforeMs, why });
+      if (typeof job !== "string") queued.push({ applicationId, applicationUri: app.applicationUri, jobId: job.jobId, reason, notBeforeMs });
+    }
+    return queued;
+  }
+
+  /** When pushes to a device may start next: now when it has no maintenance window or the window is open. */
+  private windowOpening(settings: PushSettings | null, nowMs: number): number {
+    if (!settings?.maintenanceWindow) return nowMs;
+    return nextWindowOpening(parseMaintenanceWindow(settings.maintenanceWindow, settings.maintenanceTimeZone ?? "UTC"), nowMs);
+  }
+
+  /**
+   * Runs the queue: claims due jobs of any creator (its own at once, others' once abandoned, see
+   * DueJobOptions) and runs one attempt each, `concurrency` at a time, through the same attempt as
+   * a CLI run. A failed attempt that waiting can cure goes back to the queue with the job's
+   * back-off, so a failing device never holds up the others. A job whose device is outside its
+   * maintenance window is deferred to the window's opening. Returns the attempts' outcomes.
+   */
+  async runDueJobs(actor: string, options: DueJobOptions): Promise<PushOutcome[]> {
+    const outcomes: PushOutcome[] = [];
+    const here = new Set<string>();
+    const attemptOptions: AttemptOptions = { timeoutMs: options.timeoutMs, trustDeviceCertificate: false, signal: options.signal };
+    const worker = async () => {
+      while (!options.signal?.aborted) {
+        const now = this.clock.nowMs();
+        const due = await this.jobs.due(now, actor, options.takeoverAfterMs, options.concurrency * 2 + here.size);
+        let ran = false;
+        for (const candidate of due) {
+          if (here.has(candidate.jobId) || options.signal?.aborted) continue;
+          here.add(candidate.jobId);
+          try {
+            const outcome = await this.runDueJob(actor, candidate, attemptOptions);
+            if (outcome) {
+              outcomes.push(outcome);
+              ran = true;
+              break;
+            }
+          } finally {
+            here.delete(candidate.jobId);
+          }
+        }
+        if (!ran) return;
+      }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    return outcomes;
+  }
+
+  /** One due job: deferred, failed for want of its application, or claimed and attempted (null: not run). */
+  private async runDueJob(actor: string, candidate: PushJobRecord, options: AttemptOptions): Promise<PushOutcome | null> {
+    const now = this.clock.nowMs();
+    const app = await this.applications.get(candidate.applicationId);
+    if (!app) {
+      await this.jobs.update(candidate.jobId, null, { state: "failed", owner: null, leaseExpiresAtMs: null, reason: "the application was unregistered", finishedAtMs: now }, now);
+      return null;
+    }
+    const settings = await this.devices.settingsRow(app.applicationId);
+    const endpointUrl = this.devices.endpointOf(app, settings);
+    const opening = this.windowOpening(settings, now);
+    if (opening > now) {
+      const why = `waits for the maintenance window "${settings?.maintenanceWindow}" (${settings?.maintenanceTimeZone ?? "UTC"}), opening ${new Date(opening).toISOString()}`;
+      await this.jobs.update(candidate.jobId, null, { nextAttemptAtMs: opening, reason: why }, now, pushAudit(actor, "PushDeferred", app, `job=${candidate.jobId}: ${why}`));
+      return null;
+    }
+    const job = await this.jobs.claim([candidate.jobId], this.options.instanceId, now, now + options.timeoutMs + this.policy.leaseMarginMs);
+    if (!job) return null;
+    const attempt = await this.runAttempt(actor, job, app, options);
+    if ("retryAtMs" in attempt) return this.outcome(app, endpointUrl, "failed", `retry at ${new Date(attempt.retryAtMs).toISOString()}`, await this.jobs.get(job.jobId), this.clock.nowMs() - now);
+    const final = attempt.final;
+    return this.outcome(app, endpointUrl, final.state === "succeeded" ? "ok" : final.state === "failed" ? "failed" : "skipped", final.reason ?? "", final, this.clock.nowMs() - now);
+  }
+
   /**
    * A rollout ends with every device it updated holding the GDS's current trust list: when the
    * trust list changed during the run (a certificate a device refused was revoked, or an operator
@@ -270,26 +412,30 @@ export class PushService {
 
   /**
    * Queues a push for the job runner without running it (trust-list distribution, drift repair);
-   * when the device already has a queued or running job, returns that one (created false).
+   * when the device already has a queued or running job, returns that one untouched (created false).
    */
-  async queue(actor: string, app: ApplicationRecord, operation: PushOperation, retries: number): Promise<{ job: PushJobRecord; created: boolean }> {
-    const fresh = this.newJob(actor, app, operation, retries);
-    return this.jobs.enqueue(fresh, pushAudit(actor, "PushQueued", app, `job=${fresh.jobId} operation=${operation}`));
+  async queue(actor: string, app: ApplicationRecord, operation: PushOperation, retries: number, why?: string): Promise<{ job: PushJobRecord; created: boolean }> {
+    const fresh = this.newJob(actor, app, { operation, retries, why });
+    return this.jobs.enqueue(fresh, this.queuedAudit(actor, app, fresh, why));
   }
 
-  private newJob(actor: string, app: ApplicationRecord, operation: PushOperation, retries: number): PushJobRecord {
+  private queuedAudit(actor: string, app: ApplicationRecord, job: PushJobRecord, why: string | undefined) {
+    return pushAudit(actor, "PushQueued", app, `job=${job.jobId} operation=${job.operation}${why ? `: ${why}` : ""}`);
+  }
+
+  private newJob(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string }): PushJobRecord {
     const now = this.clock.nowMs();
     return {
       jobId: randomUUID(),
       applicationId: app.applicationId,
-      operation,
+      operation: options.operation,
       state: "queued",
       step: "none",
       attempts: 0,
-      maxAttempts: retries + 1,
+      maxAttempts: options.retries + 1,
       lastStatus: null,
-      reason: null,
-      nextAttemptAtMs: now,
+      reason: options.why ?? null,
+      nextAttemptAtMs: Math.max(now, options.notBeforeMs ?? now),
       owner: null,
       leaseExpiresAtMs: null,
       requestId: null,
@@ -304,9 +450,10 @@ export class PushService {
   }
 
   /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
-  private async enqueue(actor: string, app: ApplicationRecord, options: PushRunOptions): Promise<PushJobRecord | string> {
+  private async enqueue(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string }): Promise<PushJobRecord | string> {
     const now = this.clock.nowMs();
-    const { job, created } = await this.queue(actor, app, options.operation, options.retries);
+    const fresh = this.newJob(actor, app, options);
+    const { job, created } = await this.jobs.enqueue(fresh, this.queuedAudit(actor, app, fresh, options.why));
     if (created) return job;
     if (job.state === "running" && job.leaseExpiresAtMs !== null && job.leaseExpiresAtMs > now) {
       return `another push to this device is running (job ${job.jobId}, ${job.owner ?? "unknown owner"}, step ${job.step})`;
@@ -385,7 +532,7 @@ export class PushService {
    * One attempt on a claimed job, within the timeout. Returns the job when it is final for this run
    * (succeeded, failed, released by a stop, or interrupted), or when it is due again for a retry.
    */
-  private async runAttempt(actor: string, claimed: PushJobRecord, app: ApplicationRecord, options: PushRunOptions): Promise<{ final: PushJobRecord } | { retryAtMs: number }> {
+  private async runAttempt(actor: string, claimed: PushJobRecord, app: ApplicationRecord, options: AttemptOptions): Promise<{ final: PushJobRecord } | { retryAtMs: number }> {
     const job = { ...claimed };
     const ctx: AttemptContext = { sessions: new Set(), stopped: null };
     const stop = (by: "timeout" | "operator", why: string) => {
@@ -404,7 +551,7 @@ export class PushService {
     } catch (e) {
       if (e instanceof PushInterrupted && ctx.stopped === null) return { final: { ...job, state: "running", reason: `interrupted at step ${job.step}` } };
       if (ctx.stopped?.by === "operator") {
-        const released: Partial<PushJobRecord> = { state: "queued", owner: null, leaseExpiresAtMs: null, reason: `stopped by the operator after step ${job.step}; run the push again to resume` };
+        const released: Partial<PushJobRecord> = { state: "queued", owner: null, leaseExpiresAtMs: null, reason: `stopped after step ${job.step} (the operator or a stopping GDS); the next push or scheduler run resumes it` };
         await this.jobs.update(job.jobId, this.options.instanceId, released, this.clock.nowMs());
         return { final: { ...job, ...released, state: "queued" } };
       }
@@ -454,7 +601,7 @@ export class PushService {
    * are applied, a resumed job writes the trust list and sends UpdateCertificate again (both are
    * idempotent); only the issuance is never repeated: the job remembers the certificate.
    */
-  private async attempt(actor: string, job: PushJobRecord, app: ApplicationRecord, options: PushRunOptions, ctx: AttemptContext): Promise<void> {
+  private async attempt(actor: string, job: PushJobRecord, app: ApplicationRecord, options: AttemptOptions, ctx: AttemptContext): Promise<void> {
     const current = await this.applications.get(app.applicationId);
     if (!current) throw new PushFailure("gds", "the application was unregistered");
     const settings = await this.devices.settingsRow(app.applicationId);
@@ -539,7 +686,7 @@ export class PushService {
    * a session must open with it (the device holds its key), and the trust list must read back as
    * written.
    */
-  private async verify(actor: string, job: PushJobRecord, app: ApplicationRecord, options: PushRunOptions, ctx: AttemptContext): Promise<void> {
+  private async verify(actor: string, job: PushJobRecord, app: ApplicationRecord, options: AttemptOptions, ctx: AttemptContext): Promise<void> {
     if (hasReached(job.step, "verified")) return;
     const settings = await this.devices.settingsRow(app.applicationId);
     let accept: ((der: Buffer) => Promise<void>) | undefined;

@@ -20,11 +20,12 @@ import { InitialSchema1764000000000 } from "./migrations/1764000000000-initial-s
 import { CertificateManagement1764100000000 } from "./migrations/1764100000000-certificate-management";
 import { Onboarding1764200000000 } from "./migrations/1764200000000-onboarding";
 import { Push1764400000000 } from "./migrations/1764400000000-push";
+import { Lifecycle1764500000000 } from "./migrations/1764500000000-lifecycle";
 import { Distribution1764510000000 } from "./migrations/1764510000000-distribution";
 
 /** Every entity and migration, in one place so that SQLite and PostgreSQL get the same schema. */
 export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity, CertificateRequestEntity, IssuedCertificateEntity, CaStateEntity, OnboardingWindowEntity, PushSettingsEntity, PushJobEntity, PushedStateEntity];
-export const MIGRATIONS = [InitialSchema1764000000000, CertificateManagement1764100000000, Onboarding1764200000000, Push1764400000000, Distribution1764510000000];
+export const MIGRATIONS = [InitialSchema1764000000000, CertificateManagement1764100000000, Onboarding1764200000000, Push1764400000000, Lifecycle1764500000000, Distribution1764510000000];
 
 export type DatabaseKind = "sqlite" | "postgres";
 

@@ -103,4 +103,27 @@ export class PushJobRepository implements PushJobStore {
     });
     return rows.map(toRecord);
   }
+
+  async due(nowMs: number, ownCreator: string, takeoverAfterMs: number, limit: number): Promise<PushJobRecord[]> {
+    const takeover = nowMs - takeoverAfterMs;
+    const rows = await this.db.dataSource.manager
+      .createQueryBuilder(PushJobEntity, "j")
+      .where(
+        "((j.state = 'queued' AND (j.next_attempt_at <= :takeover OR (j.created_by = :own AND j.next_attempt_at <= :now))) OR (j.state = 'running' AND (j.lease_expires_at < :takeover OR (j.created_by = :own AND j.lease_expires_at < :now))))",
+        { now: nowMs, takeover, own: ownCreator },
+      )
+      .orderBy("j.next_attempt_at", "ASC")
+      .addOrderBy("j.created_at", "ASC")
+      .take(limit)
+      .getMany();
+    return rows.map(toRecord);
+  }
+
+  async pushManagedApplications(): Promise<string[]> {
+    const rows: Array<{ application_id: string }> = await this.db.dataSource.query(
+      `SELECT DISTINCT j.application_id FROM push_jobs j LEFT JOIN push_settings s ON s.application_id = j.application_id
+       WHERE j.state = 'succeeded' AND j.operation IN ('cert', 'all') AND (s.auto_renew IS NULL OR s.auto_renew = ${this.db.kind === "postgres" ? "TRUE" : "1"})`,
+    );
+    return rows.map((r) => r.application_id);
+  }
 }

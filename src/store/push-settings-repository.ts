@@ -6,7 +6,7 @@ import type { Database } from "./database";
 import { PushSettingsEntity } from "./entities/push-settings-entity";
 
 function toSettings(e: PushSettingsEntity): PushSettings {
-  return { ...e, extraTrustedCertificates: e.extraTrustedCertificates ?? [] };
+  return { ...e, extraTrustedCertificates: e.extraTrustedCertificates ?? [], autoRenew: e.autoRenew !== false };
 }
 
 /** PushSettingsStore on TypeORM. */
@@ -33,6 +33,9 @@ export class PushSettingsRepository implements PushSettingsStore {
         sealedUserPrivateKey: null,
         pinnedThumbprint: null,
         extraTrustedCertificates: [],
+        maintenanceWindow: null,
+        maintenanceTimeZone: null,
+        autoRenew: null,
         ...(existing ?? {}),
         ...change,
         updatedAtMs: nowMs,

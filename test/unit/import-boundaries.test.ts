@@ -20,10 +20,12 @@ const ALLOWED: Record<string, string[]> = {
   // The push client: a node-opcua client of devices' ServerConfiguration, behind services' ports.
   push: ["domain", "services", "push", "encoding", "client"],
   metrics: ["domain", "services", "metrics"],
+  // The scheduler: periodic tasks on services; leadership through its own port (implemented in store).
+  lifecycle: ["domain", "services", "lifecycle"],
   simulator: ["domain", "config", "opcua", "simulator"],
   // The agent command runs on the client library (a GDS client like any other application).
   cli: ["domain", "services", "config", "cli", "client", "app.ts", "simulator"],
-  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "push", "metrics", "backup"],
+  "app.ts": ["domain", "services", "store", "ca", "config", "opcua", "push", "metrics", "backup", "lifecycle"],
   backup: ["domain", "config", "store", "backup"],
   "index.ts": ["app.ts", "config", "client"],
 };

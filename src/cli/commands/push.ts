@@ -144,6 +144,8 @@ function printSettings(v: PushSettingsView): void {
   say(`credentials: ${v.credentials}`);
   say(`pinned device certificate: ${v.pinnedThumbprint ?? "(none)"}`);
   if (v.extraTrustedCertificates.length) say(`also trusted on the device: ${v.extraTrustedCertificates.join(", ")}`);
+  say(`maintenance window: ${v.maintenanceWindow ? `${v.maintenanceWindow} (${v.maintenanceTimeZone})` : "(none: any time)"}`);
+  say(`automatic renewal: ${v.autoRenew ? "on" : "off"}`);
 }
 
 function jobJson(j: PushJobRecord) {
@@ -159,6 +161,7 @@ function jobJson(j: PushJobRecord) {
     reason: j.reason,
     owner: j.owner,
     serial: j.issuedSerialHex,
+    nextAttemptAt: j.state === "queued" ? at(j.nextAttemptAtMs) : null,
     createdBy: j.createdBy,
     createdAt: at(j.createdAtMs),
     updatedAt: at(j.updatedAtMs),
@@ -166,7 +169,7 @@ function jobJson(j: PushJobRecord) {
   };
 }
 
-/** `opcua-gds push cert|trustlist|all|credentials|endpoint|show|rejected|drift|jobs`. */
+/** `opcua-gds push cert|trustlist|all|credentials|endpoint|window|auto-renew|show|rejected|drift|jobs`. */
 export function registerPush(program: Command): void {
   const push = program.command("push").description("push certificates and trust lists to OPC UA servers (their ServerConfiguration)");
 
@@ -269,6 +272,27 @@ export function registerPush(program: Command): void {
       const view = await withServices(options, (s) => s.push.devices.setEndpoint(cliActor(), parseApplicationId(id), url ?? null));
       if (options.json) return printJson(settingsJson(view));
       say(`pushes to ${view.applicationUri} go to ${view.endpointUrl ?? "(no endpoint)"}`);
+    });
+
+  withDataOptions(push.command("window <id> [spec]").description('set when the scheduler may start pushes to a device, e.g. "Mon-Fri 22:00-04:00; Sat,Sun 00:00-24:00"'))
+    .option("--timezone <zone>", "time zone of the window, an IANA name such as Europe/Berlin (default UTC)")
+    .option("--clear", "no window: the scheduler pushes at any time")
+    .option("--json", "print the settings as JSON")
+    .action(async (id: string, spec: string | undefined, options: DataOptions & { timezone?: string; clear?: boolean }) => {
+      if (Boolean(spec) === Boolean(options.clear)) throw invalidArgument('give a window such as "Mon-Fri 22:00-04:00; Sat,Sun 00:00-24:00", or --clear');
+      if (options.clear && options.timezone) throw invalidArgument("--timezone goes with a window, not with --clear");
+      const view = await withServices(options, (s) => s.push.devices.setMaintenanceWindow(cliActor(), parseApplicationId(id), spec ?? null, options.timezone ?? null));
+      if (options.json) return printJson(settingsJson(view));
+      say(view.maintenanceWindow ? `the scheduler starts pushes to ${view.applicationUri} only within ${view.maintenanceWindow} (${view.maintenanceTimeZone})` : `the scheduler pushes to ${view.applicationUri} at any time`);
+    });
+
+  withDataOptions(push.command("auto-renew <id> <on|off>").description("let the scheduler renew a push-managed device's certificate by itself (on, the default) or not (off)"))
+    .option("--json", "print the settings as JSON")
+    .action(async (id: string, state: string, options: DataOptions) => {
+      if (state !== "on" && state !== "off") throw invalidArgument(`"${state.slice(0, 20)}" is not on or off`);
+      const view = await withServices(options, (s) => s.push.devices.setAutoRenew(cliActor(), parseApplicationId(id), state === "on"));
+      if (options.json) return printJson(settingsJson(view));
+      say(`automatic renewal of ${view.applicationUri}: ${view.autoRenew ? "on" : "off"}`);
     });
 
   withDataOptions(push.command("show <id>").description("show the push settings of an application (never a secret)"))

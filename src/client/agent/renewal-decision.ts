@@ -17,7 +17,7 @@ export function renewalReason(held: HeldCertificate | null, applicationUri: stri
   if (nowMs >= held.notAfterMs) return "the certificate has expired";
   if (nowMs < held.notBeforeMs) return "the certificate is not valid yet";
   if (updateRequired) return "the GDS asks for a new certificate (GetCertificateStatus)";
-  if (nowMs >= renewalTimeMs(held.notBeforeMs, held.notAfterMs, renewalFraction)) return "the renewal time has come";
+  if (nowMs >= renewalTimeMs(held.notBeforeMs, held.notAfterMs, { kind: "fraction", fraction: renewalFraction })) return "the renewal time has come";
   return null;
 }
 
@@ -27,7 +27,7 @@ export function renewalReason(held: HeldCertificate | null, applicationUri: stri
  */
 export function nextCheckMs(nowMs: number, intervalMs: number, held: HeldCertificate | null, crlNextUpdatesMs: number[], options: { renewalFraction?: number; minimumMs?: number } = {}): number {
   const candidates = [nowMs + intervalMs];
-  if (held) candidates.push(renewalTimeMs(held.notBeforeMs, held.notAfterMs, options.renewalFraction ?? 2 / 3));
+  if (held) candidates.push(renewalTimeMs(held.notBeforeMs, held.notAfterMs, { kind: "fraction", fraction: options.renewalFraction ?? 2 / 3 }));
   // A fresh CRL is signed well before the old one's nextUpdate; fetching a minute early is enough.
   for (const next of crlNextUpdatesMs) candidates.push(next - 60_000);
   const upcoming = candidates.filter((t) => t > nowMs);

@@ -8,6 +8,7 @@ import { bigintAsNumber } from "../columns";
 @Entity({ name: "push_jobs" })
 @Index("uq_push_jobs_active", ["applicationId"], { unique: true, where: "state IN ('queued', 'running')" })
 @Index("ix_push_jobs_application", ["applicationId", "createdAtMs"])
+@Index("ix_push_jobs_due", ["state", "nextAttemptAtMs"])
 export class PushJobEntity {
   @PrimaryColumn({ name: "id", type: "varchar", length: 36 })
   jobId!: string;

@@ -41,6 +41,18 @@ export class PushSettingsEntity {
   @Column({ name: "extra_trusted", type: "text", transformer: base64DerList })
   extraTrustedCertificates!: Buffer[];
 
+  /** Weekdays and time ranges in which pushes may start (domain/maintenance-window); null: any time. */
+  @Column({ name: "maintenance_window", type: "varchar", length: 512, nullable: true })
+  maintenanceWindow!: string | null;
+
+  /** IANA time zone of the window; null: UTC. */
+  @Column({ name: "maintenance_time_zone", type: "varchar", length: 64, nullable: true })
+  maintenanceTimeZone!: string | null;
+
+  /** False: the scheduler does not renew this device by itself; null (never set) counts as true. */
+  @Column({ name: "auto_renew", type: "boolean", nullable: true })
+  autoRenew!: boolean | null;
+
   @Column({ name: "updated_at", type: "bigint", transformer: bigintAsNumber })
   updatedAtMs!: number;
 }
