@@ -19,7 +19,7 @@ export interface DriftOptions {
   concurrency: number;
 }
 
-export const DEFAULT_DRIFT_OPTIONS: DriftOptions = { policy: "repair", timeoutMs: 30_000, concurrency: 8 };
+export const DEFAULT_DRIFT_OPTIONS: DriftOptions = { policy: "repair", timeoutMs: 15_000, concurrency: 8 };
 
 /** What a check found on one device. */
 export interface DriftReport {
@@ -70,14 +70,14 @@ export class DriftDetection {
     const worker = async () => {
       while (next < servers.length && !options.signal?.aborted) {
         const i = next++;
-        reports[i] = await this.checkOne(actor, servers[i], repair, timeoutMs);
+        reports[i] = await this.checkOne(actor, servers[i], repair, timeoutMs, options.signal);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, servers.length) }, worker));
     return reports.filter((r) => r !== undefined);
   }
 
-  private async checkOne(actor: string, server: ManagedServer, repair: boolean, timeoutMs: number): Promise<DriftReport> {
+  private async checkOne(actor: string, server: ManagedServer, repair: boolean, timeoutMs: number, signal: AbortSignal | undefined): Promise<DriftReport> {
     const { app, endpointUrl } = server;
     const report: DriftReport = { applicationId: app.applicationId, applicationUri: app.applicationUri, endpointUrl, state: "excluded", findings: [], detail: server.excluded, repair: null };
     if (server.excluded) return report;
@@ -100,9 +100,14 @@ export class DriftDetection {
     let readBack: string;
     try {
       const device = await this.devices.open(actor, app, settings, timeoutMs, false);
+      // A stopping scheduler must not wait for a slow device: closing the session ends the read.
+      const onAbort = () => void device.close();
+      signal?.addEventListener("abort", onAbort);
       try {
+        if (signal?.aborted) throw new PushFailure("timeout", "the check was stopped");
         readBack = trustListDigest(await device.readTrustList());
       } finally {
+        signal?.removeEventListener("abort", onAbort);
         await device.close();
       }
     } catch (e) {

@@ -18,6 +18,9 @@ const TRUST_LIST_RETRIES = 2;
  */
 const FAILED_JOB_BACKOFF: RetryPolicy = { firstDelayMs: 60_000, maxDelayMs: 3_600_000 };
 
+/** How long after another actor's push (an operator's run) distribution waits before it acts itself. */
+const OTHER_RUN_GRACE_MS = 120_000;
+
 /** One push-managed server as distribution and drift detection see it. */
 export interface ManagedServer {
   app: ApplicationRecord;
@@ -150,8 +153,8 @@ export class TrustListDistribution {
       else if (s.current) entry("current", "holds the current trust list");
       else if (s.activeJob) entry("waiting", `job ${s.activeJob.jobId} (${s.activeJob.operation}, ${s.activeJob.state})${writesTrustList(s.activeJob.operation) ? " writes it" : " comes first"}`, s.activeJob.jobId);
       else {
-        const until = await this.backoffUntil(s.app.applicationId);
-        if (until > nowMs) entry("waiting", `its last trust-list pushes failed; next try after ${new Date(until).toISOString()}`);
+        const hold = await this.holdUntil(s.app.applicationId, actor);
+        if (hold && hold.untilMs > nowMs) entry("waiting", `${hold.why}; next try after ${new Date(hold.untilMs).toISOString()}`);
         else {
           const { job, created } = await this.push.queue(actor, s.app, "trustlist", TRUST_LIST_RETRIES);
           entry(created ? "queued" : "waiting", `job ${job.jobId}`, job.jobId);
@@ -161,16 +164,21 @@ export class TrustListDistribution {
     return entries;
   }
 
-  /** When the device may get its next trust-list job after a run of failed ones. */
-  private async backoffUntil(applicationId: string): Promise<number> {
+  /**
+   * Until when distribution leaves a device alone: after failed jobs in a row (FAILED_JOB_BACKOFF),
+   * or for a moment after another actor's push (a CLI run sends the trust list again itself at its
+   * end when it changed during the run; two pushes of one device at once only get in each other's way).
+   */
+  private async holdUntil(applicationId: string, actor: string): Promise<{ untilMs: number; why: string } | null> {
     const recent = await this.jobs.list({ applicationId, limit: 12 });
-    let failures = 0;
-    for (const j of recent) {
-      if (j.state !== "failed") break;
-      failures++;
-    }
-    if (failures === 0) return 0;
-    return (recent[0].finishedAtMs ?? recent[0].updatedAtMs) + retryDelayMs(failures, FAILED_JOB_BACKOFF);
+    if (recent.length === 0) return null;
+    const latest = recent[0];
+    const finishedAtMs = latest.finishedAtMs ?? latest.updatedAtMs;
+    const failures = recent.findIndex((j) => j.state !== "failed");
+    const failed = failures < 0 ? recent.length : failures;
+    if (failed > 0) return { untilMs: finishedAtMs + retryDelayMs(failed, FAILED_JOB_BACKOFF), why: `its last ${failed} push(es) failed` };
+    if (latest.createdBy !== actor) return { untilMs: finishedAtMs + OTHER_RUN_GRACE_MS, why: `${latest.createdBy} pushed to it at ${new Date(finishedAtMs).toISOString()}` };
+    return null;
   }
 }
 

@@ -41,7 +41,11 @@ export class Distribution1764510000000 implements MigrationInterface {
       row.updated_at = at;
       rows.set(j.application_id, row);
     }
-    for (const row of rows.values()) await q.manager.createQueryBuilder().insert().into("pushed_state").values(row).execute();
+    const columns = ["application_id", "trust_list_digest", "trust_list_written_at", "certificate_serial", "certificate_thumbprint", "certificate_written_at", "updated_at"];
+    for (const row of rows.values()) {
+      const [sql, parameters] = q.connection.driver.escapeQueryWithParameters(`INSERT INTO pushed_state (${columns.join(", ")}) VALUES (${columns.map((c) => `:${c}`).join(", ")})`, row);
+      await q.query(sql, parameters);
+    }
   }
 
   async down(q: QueryRunner): Promise<void> {
