@@ -16,36 +16,12 @@ import { PushJobRepository } from "../../src/store/push-job-repository";
 import { PushedStateRepository } from "../../src/store/pushed-state-repository";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { tempDir } from "../helpers/gds-fixture";
+import { pushJob } from "../helpers/push-jobs";
 
 const clock = { nowMs: () => Date.now() };
 const queuedAudit = { actor: "test", action: "PushQueued", subject: "device", outcome: "Good" };
 
-function job(applicationId: string, overrides: Partial<PushJobRecord>): PushJobRecord {
-  const now = Date.now();
-  return {
-    jobId: randomUUID(),
-    applicationId,
-    operation: "all",
-    state: "queued",
-    step: "none",
-    attempts: 0,
-    maxAttempts: 1,
-    lastStatus: null,
-    reason: null,
-    nextAttemptAtMs: now,
-    owner: null,
-    leaseExpiresAtMs: null,
-    requestId: null,
-    issuedSerialHex: null,
-    applyChangesRequired: false,
-    trustListDigest: null,
-    createdBy: "test",
-    createdAtMs: now,
-    updatedAtMs: now,
-    finishedAtMs: null,
-    ...overrides,
-  };
-}
+const job = pushJob;
 
 for (const backend of BACKENDS) {
   describe(`pushed state of push-managed servers (${backend})`, () => {
