@@ -365,7 +365,13 @@ export class PushService {
     const now = this.clock.nowMs();
     const app = await this.applications.get(candidate.applicationId);
     if (!app) {
-      await this.jobs.update(candidate.jobId, null, { state: "failed", owner: null, leaseExpiresAtMs: null, reason: "the application was unregistered", finishedAtMs: now }, now);
+      await this.jobs.update(candidate.jobId, null, { state: "failed", owner: null, leaseExpiresAtMs: null, reason: "the application was unregistered", finishedAtMs: now }, now, {
+        actor,
+        action: "PushFailed",
+        subject: formatApplicationId(candidate.applicationId),
+        outcome: "BadNotFound",
+        details: `job=${candidate.jobId}: the application was unregistered`,
+      });
       return null;
     }
     const settings = await this.devices.settingsRow(app.applicationId);

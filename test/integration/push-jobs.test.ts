@@ -5,6 +5,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { openDatabase, type Database } from "../../src/store/database";
 import { PushJobRepository } from "../../src/store/push-job-repository";
+import { PushSettingsRepository } from "../../src/store/push-settings-repository";
 import { AuditRepository } from "../../src/store/audit-repository";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { tempDir } from "../helpers/gds-fixture";
@@ -92,6 +93,40 @@ for (const backend of BACKENDS) {
       await Promise.all(["a", "b", "c", "d", "e", "f"].map(claimer));
       assert.equal(taken.length, 20);
       assert.equal(new Set(taken).size, 20);
+    });
+
+    it("the scheduler's look for due jobs: its own at once, another run's only once abandoned (due or lease expired a while ago)", async () => {
+      const now = Date.now() + 10 * 3_600_000;
+      const grace = 60_000;
+      const own = (await jobs.enqueue(job(randomUUID(), { createdBy: "scheduler", nextAttemptAtMs: now - 1000 }), audit)).job;
+      const cliFresh = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator", nextAttemptAtMs: now - 1000 }), audit)).job;
+      const cliAbandoned = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator", nextAttemptAtMs: now - grace - 1 }), audit)).job;
+      const later = (await jobs.enqueue(job(randomUUID(), { createdBy: "scheduler", nextAttemptAtMs: now + 1000 }), audit)).job;
+      const crashed = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator" }), audit)).job;
+      await jobs.update(crashed.jobId, null, { state: "running", owner: "dead-instance", leaseExpiresAtMs: now - grace - 5 }, now);
+      const leased = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator" }), audit)).job;
+      await jobs.update(leased.jobId, null, { state: "running", owner: "live-instance", leaseExpiresAtMs: now - 10 }, now);
+      const due = (await jobs.due(now, "scheduler", grace, 1000)).map((j) => j.jobId);
+      assert.ok(due.includes(own.jobId) && due.includes(cliAbandoned.jobId) && due.includes(crashed.jobId));
+      assert.ok(!due.includes(cliFresh.jobId), "a CLI run still polling its own job keeps it");
+      assert.ok(!due.includes(later.jobId), "not before its attempt time");
+      assert.ok(!due.includes(leased.jobId), "a lease that ran out moments ago may still be met by its owner");
+      assert.ok(due.indexOf(cliAbandoned.jobId) < due.indexOf(own.jobId), "earliest due first");
+    });
+
+    it("push-managed applications: a certificate was pushed (cert or all succeeded), automatic renewal not switched off", async () => {
+      const settings = new PushSettingsRepository(db, clock);
+      const [pushed, trustOnly, failed, off] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      for (const [app, operation, state] of [[pushed, "all", "succeeded"], [trustOnly, "trustlist", "succeeded"], [failed, "cert", "failed"], [off, "cert", "succeeded"]] as const) {
+        await jobs.enqueue(job(app, { operation, state, finishedAtMs: Date.now() }), audit);
+      }
+      await settings.change(pushed, { maintenanceWindow: "Sat 00:00-24:00" }, Date.now(), audit);
+      await settings.change(off, { autoRenew: false }, Date.now(), audit);
+      const managed = await jobs.pushManagedApplications();
+      assert.ok(managed.includes(pushed), "settings without an auto-renew choice count as on");
+      for (const other of [trustOnly, failed, off]) assert.ok(!managed.includes(other), other);
+      assert.equal((await settings.get(off))?.autoRenew, false);
+      assert.equal((await settings.get(pushed))?.autoRenew, true);
     });
   });
 }

@@ -17,6 +17,7 @@ interface StartOptions {
   onboarding?: string;
   metricsPort?: string;
   metricsHost?: string;
+  renewal?: string;
 }
 
 function parseMetricsPort(value: string | undefined): number | undefined {
@@ -35,9 +36,10 @@ export function registerStart(program: Command): void {
     .option("--onboarding <duration>", "open an onboarding window at start, e.g. 2h: unknown devices may enrol themselves (requests wait for approval)")
     .option("--approval <mode>", "auto (default): requests of CA admins and self-renewals are issued at once; manual: every request waits for approval")
     .option("--metrics-port <port>", "serve Prometheus series at http://127.0.0.1:PORT/metrics (env OPCUA_GDS_METRICS_PORT)")
+    .option("--renewal <policy>", "when certificates are due for renewal, per group: GROUP=66% or GROUP=30d, comma-separated (env OPCUA_GDS_RENEWAL; default 2/3 of the lifetime)")
     .option("--metrics-host <address>", "address of the metrics endpoint (default 127.0.0.1; 0.0.0.0 for every interface)")
     .action(async (options: StartOptions) => {
-      const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, strictTrust: options.strictTrust, approval: options.approval });
+      const config = resolveConfig({ data: options.data, db: options.db, port: options.port, host: options.host, strictTrust: options.strictTrust, approval: options.approval, renewal: options.renewal });
       const metricsPort = parseMetricsPort(options.metricsPort ?? (process.env.OPCUA_GDS_METRICS_PORT || undefined));
       const gds = await startGds(config, {
         onboardingMs: options.onboarding ? parseDurationMs(options.onboarding) : undefined,
