@@ -154,7 +154,11 @@ export class TrustListDistribution {
       else if (s.activeJob) entry("waiting", `job ${s.activeJob.jobId} (${s.activeJob.operation}, ${s.activeJob.state})${writesTrustList(s.activeJob.operation) ? " writes it" : " comes first"}`, s.activeJob.jobId);
       else {
         const hold = await this.holdUntil(s.app.applicationId, actor);
-        if (hold && hold.untilMs > nowMs) entry("waiting", `${hold.why}; next try after ${new Date(hold.untilMs).toISOString()}`);
+        // Read again after seeing no active job: a job that finished since the first read recorded its
+        // trust list in the same transaction that ended it.
+        const now = await this.pushed.get(s.app.applicationId);
+        if (now && holdsTrustList(now, s.expectedDigest)) entry("current", "holds the current trust list");
+        else if (hold && hold.untilMs > nowMs) entry("waiting", `${hold.why}; next try after ${new Date(hold.untilMs).toISOString()}`);
         else {
           const { job, created } = await this.push.queue(actor, s.app, "trustlist", TRUST_LIST_RETRIES);
           entry(created ? "queued" : "waiting", `job ${job.jobId}`, job.jobId);

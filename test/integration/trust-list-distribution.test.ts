@@ -116,7 +116,8 @@ for (const backend of BACKENDS) {
       }
       // One trust-list job per served device, by the scheduler, although distribution ran every second meanwhile.
       const jobs = (await services.push.listJobs({})).filter((j) => j.operation === "trustlist" && j.createdAtMs >= revokedAt);
-      assert.ok(jobs.every((j) => j.createdBy === "scheduler" && j.state === "succeeded"), JSON.stringify(jobs.map((j) => [j.createdBy, j.state, j.reason])));
+      const seen = async () => JSON.stringify({ jobs: jobs.map((j) => [ids.indexOf(j.applicationId), j.createdBy, j.state, j.reason, j.createdAtMs - revokedAt]), distribution: await services.distribution.distribute("scheduler", Date.now()) });
+      assert.ok(jobs.every((j) => j.createdBy === "scheduler" && j.state === "succeeded"), await seen());
       assert.deepEqual(jobs.map((j) => j.applicationId).sort(), ids.slice(0, served).sort());
       const entries = await services.distribution.distribute("scheduler", Date.now());
       assert.equal(entries.find((e) => e.applicationId === ids[REVOKED])?.action, "excluded");
