@@ -8,6 +8,7 @@ import { ensureServerCertificate, removeServerTrust, writeCrlFile, writeServerTr
 import type { LifecycleTask } from "./lifecycle/lifecycle-task";
 import { DEFAULT_PUSH_TASK_OPTIONS, SCHEDULER_ACTOR, pushJobTask, renewalTask, type PushTaskOptions } from "./lifecycle/push-tasks";
 import { LifecycleScheduler } from "./lifecycle/scheduler";
+import { driftCheckTask, trustListDistributionTask } from "./lifecycle/distribution-tasks";
 import { exists } from "./ca/key-files";
 import { LocalAuthorities } from "./ca/local-authorities";
 import { SecretBox } from "./ca/secret-box";
@@ -28,6 +29,8 @@ import { LoginGuard } from "./services/login-guard";
 import { OnboardingService } from "./services/onboarding-service";
 import { PushDevices } from "./services/push-devices";
 import { PushService, type PushPolicy, type StepHook } from "./services/push-service";
+import { DriftDetection, DEFAULT_DRIFT_OPTIONS } from "./services/drift-detection";
+import { TrustListDistribution } from "./services/trust-list-distribution";
 import type { DeviceConnector } from "./services/push-ports";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
@@ -40,6 +43,7 @@ import { openDatabase, type Database } from "./store/database";
 import { OnboardingRepository } from "./store/onboarding-repository";
 import { PushJobRepository } from "./store/push-job-repository";
 import { PushSettingsRepository } from "./store/push-settings-repository";
+import { PushedStateRepository } from "./store/pushed-state-repository";
 import { UserRepository } from "./store/user-repository";
 
 /** The services of one GDS instance over its database and data folder. */
@@ -55,6 +59,10 @@ export interface GdsServices {
   audit: AuditRepository;
   fleet: FleetService;
   exports: ExportService;
+  /** Trust-list distribution to push-managed servers (run by the scheduler of `start`). */
+  distribution: TrustListDistribution;
+  /** Read-back of push-managed servers (scheduled by `start`, or `push drift`). */
+  drift: DriftDetection;
   close(): Promise<void>;
 }
 
@@ -132,11 +140,15 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
       });
     })());
   const devices = new PushDevices(applications, certificates, new PushSettingsRepository(db, clock), connect, secrets, clock, { userName: config.pushUser, password: config.pushPassword });
-  const push = new PushService(applications, certificates, new PushJobRepository(db, clock), devices, clock, {
+  const pushJobs = new PushJobRepository(db, clock);
+  const push = new PushService(applications, certificates, pushJobs, devices, clock, {
     instanceId: options.push?.instanceId ?? `${os.hostname()}/${process.pid}/${randomBytes(3).toString("hex")}`,
     policy: options.push?.policy,
     afterStep: options.push?.afterStep,
   });
+  const pushed = new PushedStateRepository(db, clock);
+  const distribution = new TrustListDistribution(applications, certificates, devices, push, pushJobs, pushed);
+  const drift = new DriftDetection(distribution, devices, certificates, push, pushed, clock, { ...DEFAULT_DRIFT_OPTIONS, policy: config.distribution.driftPolicy });
   return {
     config,
     db,
@@ -147,7 +159,9 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     users: new UserService(new UserRepository(db, clock), clock),
     push,
     audit,
-    fleet: new FleetService(new FleetRepository(db), clock),
+    fleet: new FleetService(new FleetRepository(db), clock, distribution),
+    distribution,
+    drift,
     exports: new ExportService(applications, certificateStore, certificates, authorities, secrets, audit, clock),
     close: async () => {
       await forgetConnector();
@@ -253,11 +267,19 @@ async function fileIdentity(file: string): Promise<string> {
 }
 
 /**
- * The periodic tasks of the lifecycle scheduler, in the order they start: renewal planning, then
- * the push job runner that delivers what was planned (and resumes abandoned jobs).
+ * The periodic tasks of the lifecycle scheduler, in the order they start: renewal planning,
+ * trust-list distribution and drift checks (OPCUA_GDS_DISTRIBUTION_INTERVAL, OPCUA_GDS_DRIFT_INTERVAL),
+ * then the push job runner that delivers what they queued (and resumes abandoned jobs).
  */
 function lifecycleTasks(services: GdsServices, intervalMs: number, pushOptions: PushTaskOptions): LifecycleTask[] {
-  return [renewalTask(services.push, intervalMs, pushOptions), pushJobTask(services.push, intervalMs, pushOptions), caRolloverTask(services)];
+  const { distribution } = services.config;
+  return [
+    renewalTask(services.push, intervalMs, pushOptions),
+    trustListDistributionTask(services.distribution, distribution.intervalMs),
+    ...(distribution.driftIntervalMs === null ? [] : [driftCheckTask(services.drift, distribution.driftIntervalMs)]),
+    pushJobTask(services.push, intervalMs, pushOptions),
+    caRolloverTask(services),
+  ];
 }
 
 /** The CA rollover check (the GDS's own certificate moving last, retirement of old CAs), by the acting instance. */

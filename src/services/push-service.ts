@@ -417,10 +417,22 @@ export class PushService {
     });
   }
 
-  /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
-  private async enqueue(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string }): Promise<PushJobRecord | string> {
+  /**
+   * Queues a push for the job runner without running it (trust-list distribution, drift repair);
+   * when the device already has a queued or running job, returns that one untouched (created false).
+   */
+  async queue(actor: string, app: ApplicationRecord, operation: PushOperation, retries: number, why?: string): Promise<{ job: PushJobRecord; created: boolean }> {
+    const fresh = this.newJob(actor, app, { operation, retries, why });
+    return this.jobs.enqueue(fresh, this.queuedAudit(actor, app, fresh, why));
+  }
+
+  private queuedAudit(actor: string, app: ApplicationRecord, job: PushJobRecord, why: string | undefined) {
+    return pushAudit(actor, "PushQueued", app, `job=${job.jobId} operation=${job.operation}${why ? `: ${why}` : ""}`);
+  }
+
+  private newJob(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string }): PushJobRecord {
     const now = this.clock.nowMs();
-    const fresh: PushJobRecord = {
+    return {
       jobId: randomUUID(),
       applicationId: app.applicationId,
       operation: options.operation,
@@ -442,7 +454,13 @@ export class PushService {
       updatedAtMs: now,
       finishedAtMs: null,
     };
-    const { job, created } = await this.jobs.enqueue(fresh, pushAudit(actor, "PushQueued", app, `job=${fresh.jobId} operation=${options.operation}${options.why ? `: ${options.why}` : ""}`));
+  }
+
+  /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
+  private async enqueue(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string }): Promise<PushJobRecord | string> {
+    const now = this.clock.nowMs();
+    const fresh = this.newJob(actor, app, options);
+    const { job, created } = await this.jobs.enqueue(fresh, this.queuedAudit(actor, app, fresh, options.why));
     if (created) return job;
     if (job.state === "running" && job.leaseExpiresAtMs !== null && job.leaseExpiresAtMs > now) {
       return `another push to this device is running (job ${job.jobId}, ${job.owner ?? "unknown owner"}, step ${job.step})`;
