@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { OPCUACertificateManager } from "node-opcua";
@@ -22,6 +23,8 @@ export interface SimulatorOptions {
   behaviours?: Record<number, "refuse-certificate" | "no-key-generation">;
   /** MaxTrustListSize of every device in bytes; default 1 MiB. */
   maxTrustListSize?: number;
+  /** X509 user-token certificates (DER) every device accepts, each as a user with the SecurityAdmin role. */
+  userCertificates?: Buffer[];
 }
 
 /** A started device, as a test or benchmark reaches it. */
@@ -33,6 +36,16 @@ export interface SimulatedDevice {
 }
 
 export const DEFAULT_APPLICATION_URI_PREFIX = "urn:opcua-gds:simulated:device";
+
+/**
+ * The user name node-opcua gives a session opened with an X509 user token: the certificate's
+ * common name. Only certificates in the devices' user trust store open such a session at all.
+ */
+function x509UserName(der: Buffer): string {
+  const cn = /^CN=(.*)$/m.exec(new X509Certificate(der).subject);
+  if (!cn) throw new RangeError("an X509 user certificate needs a common name (CN): devices name the user after it");
+  return cn[1];
+}
 
 /** Devices started at once: start-up is CPU work (NodeSet, keys) on a small machine, a little overlap hides file I/O. */
 const START_CONCURRENCY = 2;
@@ -75,6 +88,11 @@ export async function startSimulatedFleet(o: SimulatorOptions): Promise<Simulate
   await fs.mkdir(o.dataFolder, { recursive: true, mode: 0o700 });
   const userCertificateManager = new OPCUACertificateManager({ rootFolder: path.join(o.dataFolder, "user-pki"), automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
   await userCertificateManager.initialize();
+  const x509Users = new Set<string>();
+  for (const der of o.userCertificates ?? []) {
+    await userCertificateManager.trustCertificate(der);
+    x509Users.add(x509UserName(der));
+  }
 
   const running: RunningDevice[] = [];
   const devices: SimulatedDevice[] = [];
@@ -100,7 +118,7 @@ export async function startSimulatedFleet(o: SimulatorOptions): Promise<Simulate
     const folder = path.join(o.dataFolder, `device-${index}`);
     // Each server disposes its user certificate manager when it shuts down: count the users of the shared one.
     userCertificateManager.referenceCounter++;
-    const device = await startSimulatedDevice(options, { host, folder, user: o.user ?? "admin", password: o.password, maxTrustListSize: o.maxTrustListSize, userCertificateManager });
+    const device = await startSimulatedDevice(options, { host, folder, user: o.user ?? "admin", password: o.password, maxTrustListSize: o.maxTrustListSize, userCertificateManager, x509Users });
     running.push(device);
     devices[index] = { index, endpointUrl: device.endpointUrl, applicationUri: options.applicationUri, dataFolder: folder };
   };

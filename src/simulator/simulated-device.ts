@@ -26,8 +26,10 @@ export interface DeviceEnvironment {
   user: string;
   password: string;
   maxTrustListSize?: number;
-  /** One user-token store for all devices: they accept no X509 user tokens, so it stays empty. */
+  /** One user-token store for all devices: the X509 user certificates they accept. */
   userCertificateManager: OPCUACertificateManager;
+  /** Names (common names) of the X509 users in that store: each has the SecurityAdmin role. */
+  x509Users?: ReadonlySet<string>;
   /** Loads the standard NodeSet once for every device started after the first. */
   nodesetLoaderOptions?: Record<string, unknown>;
 }
@@ -62,7 +64,7 @@ async function exists(file: string): Promise<boolean> {
 /**
  * Starts one push-capable device: a node-opcua server on `host:port` with SignAndEncrypt endpoints,
  * a self-signed certificate of its ApplicationUri made on first start in its folder, one user with
- * the SecurityAdmin role, and the ServerConfiguration module. Like many real devices it accepts an
+ * the SecurityAdmin role (and any X509 users of the environment), and the ServerConfiguration module. Like many real devices it accepts an
  * unknown client certificate only while its trust list has never been written (commissioning);
  * afterwards it accepts what the trust list allows and records the others as rejected.
  */
@@ -91,7 +93,7 @@ export async function startSimulatedDevice(device: SimulatedDeviceOptions, env: 
     isAuditing: true,
     userManager: {
       isValidUser: (userName: string, password: string) => userName === env.user && sameSecret(password, env.password),
-      getUserRoles: (userName: string) => (userName === env.user ? securityAdmin : []),
+      getUserRoles: (userName: string) => (userName === env.user || env.x509Users?.has(userName) ? securityAdmin : []),
     },
   } as ConstructorParameters<typeof OPCUAServer>[0]);
   await server.initialize();

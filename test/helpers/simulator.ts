@@ -66,6 +66,8 @@ export interface SimulatorStart {
   password: string;
   refuseCertificate?: number[];
   noKeyGeneration?: number[];
+  /** X509 user certificates (files) the devices accept as SecurityAdmin users. */
+  userCertificateFiles?: string[];
   timeoutMs?: number;
 }
 
@@ -90,6 +92,7 @@ async function startSimulatorAt(options: SimulatorStart & { basePort: number }):
   const args = ["simulate", "--count", String(options.count), "--base-port", String(options.basePort), "--data", options.dataDir, "--password-stdin", "--json"];
   if (options.refuseCertificate?.length) args.push("--refuse-certificate", options.refuseCertificate.join(","));
   if (options.noKeyGeneration?.length) args.push("--no-key-generation", options.noKeyGeneration.join(","));
+  for (const file of options.userCertificateFiles ?? []) args.push("--user-certificate", file);
   const p = spawnCli(args, { input: `${options.password}\n` });
   const timeoutMs = options.timeoutMs ?? 240_000;
   const out = await new Promise<string>((resolve, reject) => {

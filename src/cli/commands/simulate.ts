@@ -3,6 +3,7 @@ import { invalidArgument } from "../../domain/errors";
 import type { SimulatedFleet } from "../../simulator";
 import { enterJsonMode, printJson, readStdin, say } from "../output";
 import { runUntilSignal } from "../run-until-signal";
+import { readCertificateFile } from "./common";
 
 interface SimulateOptions {
   count?: string;
@@ -12,6 +13,7 @@ interface SimulateOptions {
   passwordStdin?: boolean;
   refuseCertificate?: string;
   noKeyGeneration?: string;
+  userCertificate?: string[];
   json?: boolean;
 }
 
@@ -58,6 +60,7 @@ export function registerSimulate(program: Command): void {
     .option("--password-stdin", "read the user's password from standard input (otherwise env OPCUA_GDS_SIM_PASSWORD)")
     .option("--refuse-certificate <indexes>", "devices that refuse UpdateCertificate with BadCertificateInvalid, e.g. 3,7")
     .option("--no-key-generation <indexes>", "devices that cannot make keys (CreateSigningRequest with a new key: BadNotSupported), e.g. 4")
+    .option("--user-certificate <file>", "an X509 user certificate (PEM or DER) the devices accept as a SecurityAdmin user, named by its CN; repeatable", (file: string, files: string[] = []) => [...files, file])
     .option("--json", "print the devices as one JSON document (then `ready`)")
     .action(async (options: SimulateOptions & { keyGeneration?: string | boolean }) => {
       // node-opcua writes warnings with console.log: stdout carries only the device list and `ready`.
@@ -75,9 +78,10 @@ export function registerSimulate(program: Command): void {
         if (behaviours[i]) throw invalidArgument(`device ${i} cannot both refuse certificates and lack key generation`);
         behaviours[i] = "no-key-generation";
       }
+      const userCertificates = await Promise.all((options.userCertificate ?? []).map((file) => readCertificateFile(file)));
       // Loaded here so that the other commands never load the OPC UA stack.
       const { startSimulatedFleet } = await import("../../simulator/index.js");
-      const fleet = await startSimulatedFleet({ count, basePort, dataFolder: options.data, user: options.user, password, behaviours });
+      const fleet = await startSimulatedFleet({ count, basePort, dataFolder: options.data, user: options.user, password, behaviours, userCertificates });
       const rows = fleet.devices.map((d) => ({ ...d, behaviour: behaviours[d.index] ?? "normal" }));
       if (options.json) printJson(rows);
       else for (const d of rows) say(`device ${d.index}  ${d.endpointUrl}  ${d.applicationUri}  ${d.behaviour}`);
