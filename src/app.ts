@@ -334,6 +334,7 @@ export async function startGds(
       maxMessageSize: config.maxMessageSize,
       maxChunkCount: config.maxChunkCount,
       maxRejectedCertificates: config.maxRejectedCertificates,
+      catchUpTrust: () => followTrust(),
       loginGuard: new LoginGuard(config.loginThrottle, clock, services.audit),
       directory: services.directory,
       certificates: services.certificates,
@@ -361,6 +362,17 @@ export async function startGds(
     services.certificates.onCrlChanged(async () => {
       await server.reloadTrust();
     });
+    /** A revocation, `ca renew` or a retirement made by the CLI or another instance, and the GDS's own certificate moved by one. */
+    const followTrust = async () => {
+      const crls = await services.certificates.crlVersion();
+      if (crls !== seenCrls) {
+        seenCrls = crls;
+        await services.certificates.publishAllCrls();
+        await server.reloadTrust();
+      }
+      const own = await fileIdentity(paths.serverCertificate);
+      if (own !== seenOwnCertificate) await presentOwnCertificate();
+    };
     services.rollover.onChange({ retired: () => server.reloadTrust(), ownCertificateRenewed: presentOwnCertificate });
     const crlTimer = setInterval(() => {
       services.certificates
@@ -373,18 +385,7 @@ export async function startGds(
     const followTimer = setInterval(() => {
       // Keeps the onboarding state the channel check reads current (a window opened by the CLI).
       services.onboarding.refresh().catch((e: Error) => logError(`onboarding refresh failed: ${e.message}`));
-      (async () => {
-        // A revocation, `ca renew` or a retirement made by the CLI or another instance.
-        const crls = await services.certificates.crlVersion();
-        if (crls !== seenCrls) {
-          seenCrls = crls;
-          await services.certificates.publishAllCrls();
-          await server.reloadTrust();
-        }
-        // The GDS's own certificate moved to a new CA by `ca renew`/`ca status` in another process.
-        const own = await fileIdentity(paths.serverCertificate);
-        if (own !== seenOwnCertificate) await presentOwnCertificate();
-      })().catch((e: Error) => logError(`CRL follow-up failed: ${e.message}`));
+      followTrust().catch((e: Error) => logError(`CRL follow-up failed: ${e.message}`));
     }, CRL_FOLLOW_INTERVAL_MS);
     followTimer.unref();
     let scheduler: LifecycleScheduler | null = null;

@@ -34,25 +34,45 @@ export class ChannelCertificateManager extends OPCUACertificateManager {
   /** Most certificates kept in `rejected/` (node-opcua writes every unknown one there). */
   private readonly maxRejected: number;
   private readonly logError: (message: string) => void;
+  private readonly catchUp: (() => Promise<void>) | null;
+  private lastCatchUpMs = 0;
 
   /**
-   * `acceptUnknown()` is asked at every check. `unknownVerdicts` are the verdicts of node-opcua-pki
+   * `acceptUnknown()` is asked at every check. `catchUp()` brings the trust store up to date with the
+   * CAs and CRLs of the database and data folder; it is asked (at most once a second) before a client
+   * is refused for an issuer the store does not know yet: a CA made by `ca renew` in another process
+   * a moment ago is trusted at the first connection, not a follow-up period later. `unknownVerdicts` are the verdicts of node-opcua-pki
    * that count as "unknown" rather than "bad": by default only an untrusted certificate; a device in
    * commissioning also takes a chain whose CA or CRL it does not know yet.
    */
   constructor(
     rootFolder: string,
     private readonly acceptUnknown: () => boolean,
-    options: { unknownVerdicts?: readonly string[]; maxRejected?: number; logError?: (message: string) => void } = {},
+    options: { unknownVerdicts?: readonly string[]; maxRejected?: number; logError?: (message: string) => void; catchUp?: () => Promise<void> } = {},
   ) {
     super({ rootFolder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
     this.unknownVerdicts = options.unknownVerdicts ?? ["BadCertificateUntrusted"];
     this.maxRejected = options.maxRejected ?? DEFAULT_MAX_REJECTED;
     this.logError = options.logError ?? (() => undefined);
+    this.catchUp = options.catchUp ?? null;
   }
 
   override checkCertificate(chain: Chain, callback?: StatusCallback): any {
-    return answer(this.decide(chain), callback);
+    return answer(this.decideCaughtUp(chain), callback);
+  }
+
+  private async decideCaughtUp(chain: Chain): Promise<StatusCode> {
+    const status = await this.decide(chain);
+    const now = Date.now();
+    if (!this.catchUp || !status.equals(StatusCodes.BadCertificateChainIncomplete) || now - this.lastCatchUpMs < 1000) return status;
+    this.lastCatchUpMs = now;
+    try {
+      await this.catchUp();
+    } catch (e) {
+      this.logError(`trust store catch-up failed: ${(e as Error).message}`);
+      return status;
+    }
+    return this.decide(chain);
   }
 
   private async decide(chain: Chain): Promise<StatusCode> {

@@ -68,6 +68,8 @@ export interface GdsServerOptions {
   maxChunkCount: number;
   /** Most certificates kept in the server's rejected/ folder. */
   maxRejectedCertificates: number;
+  /** Brings the channel trust store up to date (a CA or CRL changed by another process); see ChannelCertificateManager. */
+  catchUpTrust?: () => Promise<void>;
   /** Slows down password guessing per user name and per client certificate. */
   loginGuard: LoginGuard;
   directory: DirectoryService;
@@ -117,7 +119,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   const users = o.users;
   const sources = { users, certificates: o.certificates, onboarding: o.onboarding, directory: o.directory };
   // Unknown clients may open a channel unless strict trust is on; during onboarding they always may.
-  const channelTrust = new ChannelCertificateManager(o.serverPkiFolder, () => !o.strictTrust || o.onboarding.isOpenCached(), { maxRejected: o.maxRejectedCertificates, logError: o.logError });
+  const channelTrust = new ChannelCertificateManager(o.serverPkiFolder, () => !o.strictTrust || o.onboarding.isOpenCached(), { maxRejected: o.maxRejectedCertificates, logError: o.logError, catchUp: o.catchUpTrust });
   const server = new OPCUAServer({
     port: o.port,
     host: o.host,
