@@ -92,7 +92,7 @@ export class CaRolloverService {
   async renew(actor: string, groupName: string, options: CaRenewOptions): Promise<RenewReport> {
     const group = groupByName(groupName);
     const type = group.certificateTypes[0];
-    await this.certificates.followAuthorities();
+    await this.certificates.followAuthorities({ fresh: true });
     const { current, superseded } = await this.authorities.renew(group.name, type.name, options);
     await this.supersede(actor, group.name, type.name, superseded, `new CA serial=${current.caSerialHex} key=${options.reuseKey ? "reused" : "new"}`);
     await this.certificates.refreshCrls(actor);
@@ -126,7 +126,7 @@ export class CaRolloverService {
    * old one, and retires every superseded CA that nothing uses any more. Idempotent.
    */
   async checkRollover(nowMs: number, actor = "scheduler"): Promise<RolloverCheckReport> {
-    await this.certificates.followAuthorities();
+    await this.certificates.followAuthorities({ fresh: true });
     const report: RolloverCheckReport = { retired: [], ownCertificateRenewed: false };
     for (const group of CERTIFICATE_GROUPS) {
       for (const type of group.certificateTypes) {
@@ -170,7 +170,7 @@ export class CaRolloverService {
 
   /** `ca status`: every group's current CA and the superseded CAs still trusted, with what holds them. */
   async status(nowMs: number): Promise<RolloverStatus[]> {
-    await this.certificates.followAuthorities();
+    await this.certificates.followAuthorities({ fresh: true });
     const result: RolloverStatus[] = [];
     for (const group of CERTIFICATE_GROUPS) {
       for (const type of group.certificateTypes) {
