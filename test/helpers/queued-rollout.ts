@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { formatApplicationId } from "../../src/domain/application-id";
+import { PUSH_STEPS, parsePushStep } from "../../src/domain/push";
 import { thumbprintOf } from "../../src/domain/thumbprint";
 import { cli, cliJson } from "./cli";
 import type { Inspector } from "./crash-scenario";
@@ -76,23 +77,29 @@ export function ownerPid(owner: string): number {
   return Number(owner.split("/").at(-2));
 }
 
+/** How far a rollout has come: the steps its jobs completed, summed (PUSH_STEPS index of each). */
+export function stepsDone(jobs: StoredJob[]): number {
+  return jobs.reduce((sum, j) => sum + PUSH_STEPS.indexOf(parsePushStep(j.step)), 0);
+}
+
 /**
- * Waits until some but not all of the rollout's jobs succeeded (at least `atLeast`) and a job runs,
- * and returns the running jobs' owners: the moment to kill their instance.
+ * Waits until `ready` holds for the rollout's jobs while some of them still run, and returns the
+ * running jobs' owners: the moment to kill their instance. Fails when the rollout finished first
+ * (the kill would prove nothing).
  */
-export async function midRollout(db: Inspector, jobIds: string[], atLeast: number, timeoutMs = 300_000): Promise<{ succeeded: number; running: number; owners: string[] }> {
+export async function midRollout(db: Inspector, jobIds: string[], ready: (jobs: StoredJob[]) => boolean, timeoutMs = 300_000): Promise<{ succeeded: number; running: number; owners: string[] }> {
   return waitFor(
-    `${atLeast} of ${jobIds.length} jobs succeeded while others still run`,
+    "the chosen moment of the rollout",
     async () => {
       const jobs = await storedJobs(db, jobIds);
       const succeeded = jobs.filter((j) => j.state === "succeeded").length;
       assert.ok(succeeded < jobIds.length, "the rollout finished before the kill: nothing would be proven");
       const running = jobs.filter((j) => j.state === "running" && j.owner);
       const owners = [...new Set(running.map((j) => j.owner!))];
-      return succeeded >= atLeast && owners.length > 0 ? { succeeded, running: running.length, owners } : null;
+      return ready(jobs) && owners.length > 0 ? { succeeded, running: running.length, owners } : null;
     },
     timeoutMs,
-    100,
+    50,
   );
 }
 
