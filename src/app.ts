@@ -4,10 +4,11 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import { CaAdministration } from "./ca/ca-admin";
 import { CaRegistry } from "./ca/ca-registry";
-import { ensureServerCertificate, writeCrlFile, writeServerTrust } from "./ca/gds-identity";
+import { ensureServerCertificate, removeServerTrust, writeCrlFile, writeServerTrust } from "./ca/gds-identity";
 import type { LifecycleTask } from "./lifecycle/lifecycle-task";
 import { DEFAULT_PUSH_TASK_OPTIONS, SCHEDULER_ACTOR, pushJobTask, renewalTask, type PushTaskOptions } from "./lifecycle/push-tasks";
 import { LifecycleScheduler } from "./lifecycle/scheduler";
+import { driftCheckTask, trustListDistributionTask } from "./lifecycle/distribution-tasks";
 import { exists } from "./ca/key-files";
 import { LocalAuthorities } from "./ca/local-authorities";
 import { SecretBox } from "./ca/secret-box";
@@ -19,6 +20,7 @@ import { DEFAULT_APPLICATION_GROUP } from "./domain/certificate-groups";
 import { systemClock, type Clock } from "./domain/clock";
 import { GdsError } from "./domain/errors";
 import { ROLES, type Role } from "./domain/roles";
+import { CaRolloverService } from "./services/ca-rollover-service";
 import { CertificateService, DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from "./services/certificate-service";
 import { DirectoryService } from "./services/directory-service";
 import { FleetService } from "./services/fleet-service";
@@ -27,6 +29,8 @@ import { LoginGuard } from "./services/login-guard";
 import { OnboardingService } from "./services/onboarding-service";
 import { PushDevices } from "./services/push-devices";
 import { PushService, type PushPolicy, type StepHook } from "./services/push-service";
+import { DriftDetection, DEFAULT_DRIFT_OPTIONS } from "./services/drift-detection";
+import { TrustListDistribution } from "./services/trust-list-distribution";
 import type { DeviceConnector } from "./services/push-ports";
 import { generatePassword } from "./services/password";
 import { UserService } from "./services/user-service";
@@ -39,6 +43,7 @@ import { openDatabase, type Database } from "./store/database";
 import { OnboardingRepository } from "./store/onboarding-repository";
 import { PushJobRepository } from "./store/push-job-repository";
 import { PushSettingsRepository } from "./store/push-settings-repository";
+import { PushedStateRepository } from "./store/pushed-state-repository";
 import { UserRepository } from "./store/user-repository";
 
 /** The services of one GDS instance over its database and data folder. */
@@ -47,12 +52,17 @@ export interface GdsServices {
   db: Database;
   directory: DirectoryService;
   certificates: CertificateService;
+  rollover: CaRolloverService;
   onboarding: OnboardingService;
   users: UserService;
   push: PushService;
   audit: AuditRepository;
   fleet: FleetService;
   exports: ExportService;
+  /** Trust-list distribution to push-managed servers (run by the scheduler of `start`). */
+  distribution: TrustListDistribution;
+  /** Read-back of push-managed servers (scheduled by `start`, or `push drift`). */
+  drift: DriftDetection;
   close(): Promise<void>;
 }
 
@@ -76,7 +86,7 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
     throw e;
   }
   const applications = new ApplicationRepository(db, clock);
-  const authorities = new LocalAuthorities(registry);
+  const authorities = new LocalAuthorities(registry, config, paths, clock);
   const policy: CertificatePolicy = {
     ...DEFAULT_CERTIFICATE_POLICY,
     // A certificate that lives minutes (OPCUA_GDS_CERT_LIFETIME) is back-dated a tenth of its
@@ -91,49 +101,70 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
   const certificates = new CertificateService(applications, certificateStore, authorities, secrets, clock, policy);
   const audit = new AuditRepository(db, clock);
   const directory = new DirectoryService(applications, clock, (actor, id) => certificates.revokeApplication(actor, id, "application unregistered").then(() => undefined));
-  // The server trusts GDS-issued clients through the CA and its CRL in its own trust store.
-  const defaultSigner = authorities.signer(DEFAULT_APPLICATION_GROUP.name, DEFAULT_APPLICATION_GROUP.certificateTypes[0].name);
-  certificates.onCrlChanged(async (group, type, crl) => {
-    await writeCrlFile(paths, group, type, crl.crlDer);
-    if (group === DEFAULT_APPLICATION_GROUP.name) await writeServerTrust(paths, defaultSigner.caCertificateDer, defaultSigner.caSerialHex, crl.crlDer);
+  // The server trusts GDS-issued clients through the CAs (during a rollover, old and new) and their CRLs in its own trust store.
+  certificates.onCrlChanged(async (group, type, crl, issuer) => {
+    await writeCrlFile(paths, group, type, crl.crlDer, issuer.superseded ? issuer.caSerialHex : undefined);
+    if (group === DEFAULT_APPLICATION_GROUP.name) await writeServerTrust(paths, issuer.caCertificateDer, issuer.caSerialHex, crl.crlDer);
   });
+  const rollover = new CaRolloverService(certificateStore, authorities, certificates, audit, clock);
   // The push client loads node-opcua: only when a command pushes.
   let connector: Promise<DeviceConnector & { dispose(): Promise<void> }> | null = null;
+  // After a rollover step the push client starts again with the GDS's certificate and CAs as they are now.
+  const forgetConnector = async () => {
+    const old = connector;
+    connector = null;
+    if (old) await (await old.catch(() => null))?.dispose();
+  };
+  rollover.onChange({
+    retired: async (group, _type, caSerialHex) => {
+      if (group === DEFAULT_APPLICATION_GROUP.name) await removeServerTrust(paths, caSerialHex);
+      await forgetConnector();
+    },
+    ownCertificateRenewed: forgetConnector,
+  });
   const connect = () =>
     (connector ??= (async () => {
       if (!(await exists(paths.serverCertificate)) || !(await exists(paths.serverPrivateKey))) {
         throw new GdsError("Configuration", `the data folder ${config.dataDir} has no GDS certificate to present to devices: run \`opcua-gds init --data ${config.dataDir}\` first`);
       }
       const { NodeOpcuaDeviceConnector } = await import("./push/device-connector.js");
+      const trust = await certificates.trustListContent(DEFAULT_APPLICATION_GROUP);
       return NodeOpcuaDeviceConnector.create({
         applicationUri: config.applicationUri,
         applicationName: config.applicationName,
         certificateFile: paths.serverCertificate,
         privateKeyFile: paths.serverPrivateKey,
         pkiFolder: paths.pushPki,
-        caCertificates: [defaultSigner.caCertificateDer, ...defaultSigner.chainDer],
-        caCrls: [(await certificates.currentCrl())?.crlDer].filter((c): c is Buffer => Buffer.isBuffer(c)),
+        caCertificates: [...trust.trustedCertificates, ...trust.issuerCertificates],
+        caCrls: trust.trustedCrls,
       });
     })());
   const devices = new PushDevices(applications, certificates, new PushSettingsRepository(db, clock), connect, secrets, clock, { userName: config.pushUser, password: config.pushPassword });
-  const push = new PushService(applications, certificates, new PushJobRepository(db, clock), devices, clock, {
+  const pushJobs = new PushJobRepository(db, clock);
+  const push = new PushService(applications, certificates, pushJobs, devices, clock, {
     instanceId: options.push?.instanceId ?? `${os.hostname()}/${process.pid}/${randomBytes(3).toString("hex")}`,
     policy: options.push?.policy,
     afterStep: options.push?.afterStep,
   });
+  const pushed = new PushedStateRepository(db, clock);
+  const distribution = new TrustListDistribution(applications, certificates, devices, push, pushJobs, pushed);
+  const drift = new DriftDetection(distribution, devices, certificates, push, pushed, clock, { ...DEFAULT_DRIFT_OPTIONS, policy: config.distribution.driftPolicy });
   return {
     config,
     db,
     directory,
     certificates,
+    rollover,
     onboarding: new OnboardingService(new OnboardingRepository(db, clock), clock),
     users: new UserService(new UserRepository(db, clock), clock),
     push,
     audit,
-    fleet: new FleetService(new FleetRepository(db), clock),
+    fleet: new FleetService(new FleetRepository(db), clock, distribution),
+    distribution,
+    drift,
     exports: new ExportService(applications, certificateStore, certificates, authorities, secrets, audit, clock),
     close: async () => {
-      if (connector) await (await connector.catch(() => null))?.dispose();
+      await forgetConnector();
       await db.close();
       registry.close();
     },
@@ -141,6 +172,7 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
 }
 
 export type { CaDescription, CaInstallReport, CaSigningRequest } from "./ca/ca-admin";
+export type { RenewReport, RolloverStatus } from "./services/ca-rollover-service";
 export type { CaKeyStorage } from "./ca/ca-signing-key";
 export { describeBackup, restoreBackup, takeBackup, type BackupDescription, type BackupReport, type RestoreReport } from "./backup/backup";
 
@@ -180,10 +212,10 @@ export interface InitReport {
  * Creates or completes the data folder on already opened services: CAs, first CRLs, the GDS's
  * certificate, the server's trust store, the first admin. Idempotent.
  */
-async function initialize(services: GdsServices, env: NodeJS.ProcessEnv): Promise<InitReport> {
+async function initialize(services: GdsServices, env: NodeJS.ProcessEnv, clock: Clock): Promise<InitReport> {
   const config = services.config;
   const paths = dataPaths(config.dataDir);
-  const registry = await CaRegistry.loadOrCreate(config, paths, systemClock);
+  const registry = await CaRegistry.loadOrCreate(config, paths, clock);
   let createdServerCertificate: boolean;
   try {
     createdServerCertificate = await ensureServerCertificate(config, paths, registry);
@@ -191,6 +223,8 @@ async function initialize(services: GdsServices, env: NodeJS.ProcessEnv): Promis
     registry.close();
   }
   await services.certificates.refreshCrls("init");
+  // A rollover made while the GDS was down (or its retirement falling due meanwhile) is taken care of.
+  await services.rollover.checkRollover(clock.nowMs(), "init");
   await services.certificates.publishAllCrls();
   const admin = await ensureInitialAdmin(services.users, env.OPCUA_GDS_ADMIN_PASSWORD);
   return { dataDir: config.dataDir, createdServerCertificate, caCertificateFile: `${paths.caFolder()}/ca.cert.pem`, admin };
@@ -200,7 +234,7 @@ async function initialize(services: GdsServices, env: NodeJS.ProcessEnv): Promis
 export async function initDataFolder(config: GdsConfig, clock: Clock = systemClock, env: NodeJS.ProcessEnv = process.env): Promise<InitReport> {
   const services = await openServices(config, clock);
   try {
-    return await initialize(services, env);
+    return await initialize(services, env, clock);
   } finally {
     await services.close();
   }
@@ -226,12 +260,37 @@ const CRL_CHECK_INTERVAL_MS = 3600_000;
  */
 const CRL_FOLLOW_INTERVAL_MS = 5_000;
 
+/** Identifies a file's current content cheaply (a rewrite renames a new file into place). */
+async function fileIdentity(file: string): Promise<string> {
+  const stat = await fs.stat(file).catch(() => null);
+  return stat ? `${stat.ino}:${stat.mtimeMs}:${stat.size}` : "";
+}
+
 /**
- * The periodic tasks of the lifecycle scheduler, in the order they start: renewal planning, then
- * the push job runner that delivers what was planned (and resumes abandoned jobs).
+ * The periodic tasks of the lifecycle scheduler, in the order they start: renewal planning,
+ * trust-list distribution and drift checks (OPCUA_GDS_DISTRIBUTION_INTERVAL, OPCUA_GDS_DRIFT_INTERVAL),
+ * then the push job runner that delivers what they queued (and resumes abandoned jobs).
  */
 function lifecycleTasks(services: GdsServices, intervalMs: number, pushOptions: PushTaskOptions): LifecycleTask[] {
-  return [renewalTask(services.push, intervalMs, pushOptions), pushJobTask(services.push, intervalMs, pushOptions)];
+  const { distribution } = services.config;
+  return [
+    renewalTask(services.push, intervalMs, pushOptions),
+    trustListDistributionTask(services.distribution, distribution.intervalMs),
+    ...(distribution.driftIntervalMs === null ? [] : [driftCheckTask(services.drift, distribution.driftIntervalMs)]),
+    pushJobTask(services.push, intervalMs, pushOptions),
+    caRolloverTask(services),
+  ];
+}
+
+/** The CA rollover check (the GDS's own certificate moving last, retirement of old CAs), by the acting instance. */
+function caRolloverTask(services: GdsServices): LifecycleTask {
+  return {
+    name: "ca rollover",
+    everyMs: CRL_CHECK_INTERVAL_MS,
+    run: async (nowMs) => {
+      await services.rollover.checkRollover(nowMs, SCHEDULER_ACTOR);
+    },
+  };
 }
 
 /** init + services + OPC UA server + lifecycle scheduler, in that order. */
@@ -253,7 +312,7 @@ export async function startGds(
   const services = await openServices(config, clock);
   const paths = dataPaths(config.dataDir);
   try {
-    const init = await initialize(services, options.env ?? process.env);
+    const init = await initialize(services, options.env ?? process.env, clock);
     if (options.onboardingMs) await services.onboarding.open("start --onboarding", options.onboardingMs);
     await services.onboarding.refresh();
     // Loaded here so that CLI commands that only read data never load the OPC UA stack.
@@ -293,24 +352,39 @@ export async function startGds(
         throw new GdsError("Configuration", `cannot serve metrics on ${options.metrics.host ?? "127.0.0.1"}:${options.metrics.port}: ${(e as Error).message}`);
       }
     }
-    let seenCrlNumber = (await services.certificates.currentCrl())?.crlNumber ?? 0;
-    services.certificates.onCrlChanged(async (group, _type, crl) => {
-      if (group === DEFAULT_APPLICATION_GROUP.name) seenCrlNumber = Math.max(seenCrlNumber, crl.crlNumber);
+    let seenCrls = await services.certificates.crlVersion();
+    let seenOwnCertificate = await fileIdentity(paths.serverCertificate);
+    const presentOwnCertificate = async () => {
+      seenOwnCertificate = await fileIdentity(paths.serverCertificate);
+      server.presentOwnCertificate();
+    };
+    services.certificates.onCrlChanged(async () => {
       await server.reloadTrust();
     });
+    services.rollover.onChange({ retired: () => server.reloadTrust(), ownCertificateRenewed: presentOwnCertificate });
     const crlTimer = setInterval(() => {
-      services.certificates.refreshCrls().catch((e: Error) => logError(`CRL refresh failed: ${e.message}`));
+      services.certificates
+        .refreshCrls()
+        // Without the lifecycle scheduler (OPCUA_GDS_SCHEDULER_INTERVAL=off), the rollover check runs here.
+        .then(() => (config.schedulerIntervalMs === null ? services.rollover.checkRollover(clock.nowMs()) : undefined))
+        .catch((e: Error) => logError(`CRL refresh or CA rollover check failed: ${e.message}`));
     }, CRL_CHECK_INTERVAL_MS);
     crlTimer.unref();
     const followTimer = setInterval(() => {
       // Keeps the onboarding state the channel check reads current (a window opened by the CLI).
       services.onboarding.refresh().catch((e: Error) => logError(`onboarding refresh failed: ${e.message}`));
-      services.certificates
-        .currentCrl()
-        .then(async (crl) => {
-          if (crl && crl.crlNumber > seenCrlNumber) await services.certificates.publishAllCrls();
-        })
-        .catch((e: Error) => logError(`CRL follow-up failed: ${e.message}`));
+      (async () => {
+        // A revocation, `ca renew` or a retirement made by the CLI or another instance.
+        const crls = await services.certificates.crlVersion();
+        if (crls !== seenCrls) {
+          seenCrls = crls;
+          await services.certificates.publishAllCrls();
+          await server.reloadTrust();
+        }
+        // The GDS's own certificate moved to a new CA by `ca renew`/`ca status` in another process.
+        const own = await fileIdentity(paths.serverCertificate);
+        if (own !== seenOwnCertificate) await presentOwnCertificate();
+      })().catch((e: Error) => logError(`CRL follow-up failed: ${e.message}`));
     }, CRL_FOLLOW_INTERVAL_MS);
     followTimer.unref();
     let scheduler: LifecycleScheduler | null = null;

@@ -13,6 +13,7 @@ import { CaRegistry, defaultCaKeyLabel, defaultCaSubject, openCaToken } from "./
 import { decodeCaPrivateKey, isEncryptedPem, publicKeySpkiOf, readCaKeyFile, writeCaKeyFile } from "./ca-keys";
 import { FileSigningKey, publicCryptoKey, RSA_SHA256, x509Signing, type CaKeyStorage, type CaSigningKey } from "./ca-signing-key";
 import { CertificateAuthority, generateRsaKeyPair, parsePemCertificates } from "./certificate-authority";
+import { installNextAuthority, writeAuthorityFiles, type NewCaKey } from "./ca-rollover";
 import { ensureServerCertificate } from "./gds-identity";
 import { exists, writePrivateKeyFile, writePublicFile } from "./key-files";
 import type { Pkcs11Key, Pkcs11Token } from "./pkcs11-token";
@@ -56,6 +57,8 @@ export interface CaInstallReport {
   backupFolder: string | null;
   /** True when the GDS's own certificate was issued again by the new CA (DefaultApplicationGroup). */
   serverCertificateReissued: boolean;
+  /** Set for a rollover (`ca renew --csr`): serial of the CA that stays trusted until it retires. */
+  rolloverFrom?: string;
 }
 
 /** One certificate of a CA's chain, as `ca show` lists it. */
@@ -86,10 +89,11 @@ export interface CaDescription {
   chain?: CaChainEntry[];
   /** True when a `ca csr` key waits for its certificate (`ca.pending.key.pem`, or `ca.pending.key.pkcs11.json` for a key in a token). */
   pendingKey: boolean;
+  /** True when a `ca renew --csr` key waits for its certificate (`ca.next.key.pem` or its token reference). */
+  nextKey: boolean;
 }
 
 /** The key a CA certificate is installed with: a key file's key, or a key in the token. */
-type NewCaKey = { kind: "file"; key: KeyObject } | { kind: "pkcs11"; token: Pkcs11Token; key: Pkcs11Key };
 
 /** Where an input came from, for messages. */
 interface CertificateInput {
@@ -128,6 +132,28 @@ function groupAndType(groupName: string | undefined): { group: CertificateGroupS
 
 function isoDate(d: Date): string {
   return d.toISOString();
+}
+
+/** The file of a CA folder that names the token key of a `ca renew --csr` request not installed yet. */
+function nextTokenKeyReferenceFile(folder: string): string {
+  return path.join(folder, "ca.next.key.pkcs11.json");
+}
+
+/** What every install or import report says of the CA now in place. */
+async function installReport(group: CertificateGroupSpec, type: CertificateTypeSpec, ca: CertificateAuthority): Promise<Omit<CaInstallReport, "backupFolder" | "serverCertificateReissued">> {
+  const certificate = ca.certificate;
+  return {
+    group: group.name,
+    certificateType: type.name,
+    folder: ca.folder,
+    subject: certificate.subject,
+    issuer: certificate.issuer,
+    thumbprint: sha1Hex(certificate.rawData),
+    kind: (await certificate.isSelfSigned()) ? "self-signed" : "subordinate",
+    chainLength: ca.chain.length,
+    keyEncrypted: ca.keyEncrypted,
+    keyStorage: ca.keyStorage,
+  };
 }
 
 /** The keyUsage flags a CA certificate must carry to sign certificates and CRLs. */
@@ -217,10 +243,15 @@ export class CaAdministration {
    * for CA=TRUE and keyCertSign + cRLSign. A pending key from an earlier request is used again, so
    * that a request already out for signing stays installable.
    */
-  async requestCertificate(options: { group?: string; subject?: string } = {}): Promise<CaSigningRequest> {
+  async requestCertificate(options: { group?: string; subject?: string; next?: boolean } = {}): Promise<CaSigningRequest> {
     const { group, type } = groupAndType(options.group);
     const folder = this.paths.caFolder(group.name, type.name);
-    const pendingKeyFile = CertificateAuthority.pendingKeyFile(folder);
+    const next = Boolean(options.next);
+    if (next && !(await exists(CertificateAuthority.certificateFile(folder)))) {
+      throw new GdsError("NotFound", `no CA in ${folder} to renew: run \`opcua-gds init --data ${this.paths.root}\` first`);
+    }
+    // A rollover request (`ca renew --csr`) has a key of its own: installing it keeps the current CA trusted.
+    const pendingKeyFile = next ? CertificateAuthority.nextKeyFile(folder) : CertificateAuthority.pendingKeyFile(folder);
     const subject = options.subject ?? (await this.currentSubject(folder)) ?? defaultCaSubject(this.config, group.name);
     try {
       new x509.Name(subject);
@@ -230,7 +261,7 @@ export class CaAdministration {
 
     await this.checkKeyProtection(folder);
     return this.withToken(async (token) => {
-      const pending = await this.pendingKey(folder, token);
+      const pending = await this.pendingKey(folder, token, next);
       let key: CaSigningKey;
       let pendingFile: string;
       if (pending) {
@@ -240,7 +271,7 @@ export class CaAdministration {
         const stamp = new Date(this.clock.nowMs()).toISOString().slice(0, 19).replace(/[-:]/g, "");
         const tokenKey = token.generateKey(`${defaultCaKeyLabel(group.name, type.name)}/${stamp}Z`, this.config.caKeySize);
         checkTokenKeyProtection(token, tokenKey);
-        pendingFile = pendingTokenKeyReferenceFile(folder);
+        pendingFile = next ? nextTokenKeyReferenceFile(folder) : pendingTokenKeyReferenceFile(folder);
         await writeTokenKeyReference(pendingFile, token, tokenKey);
         key = tokenKey;
       } else {
@@ -271,13 +302,13 @@ export class CaAdministration {
   }
 
   /** The key of an earlier `ca csr` still waiting for its certificate (a key file, or a key in the token), or null. */
-  private async pendingKey(folder: string, token: Pkcs11Token | undefined): Promise<{ key: CaSigningKey; file: string; install: NewCaKey } | null> {
-    const file = CertificateAuthority.pendingKeyFile(folder);
+  private async pendingKey(folder: string, token: Pkcs11Token | undefined, next = false): Promise<{ key: CaSigningKey; file: string; install: NewCaKey } | null> {
+    const file = next ? CertificateAuthority.nextKeyFile(folder) : CertificateAuthority.pendingKeyFile(folder);
     if (await exists(file)) {
       const { key } = await readCaKeyFile(file, this.config.caPassphrase);
       return { key: await FileSigningKey.fromKeyObject(key, file, Boolean(this.config.caPassphrase)), file, install: { kind: "file", key } };
     }
-    const referenceFile = pendingTokenKeyReferenceFile(folder);
+    const referenceFile = next ? nextTokenKeyReferenceFile(folder) : pendingTokenKeyReferenceFile(folder);
     const reference = await readTokenKeyReference(referenceFile);
     if (!reference) return null;
     const key = reference.resolve(token);
@@ -304,6 +335,11 @@ export class CaAdministration {
     const { group, type } = groupAndType(options.group);
     const folder = this.paths.caFolder(group.name, type.name);
     return this.withToken(async (token) => {
+      const next = await this.pendingKey(folder, token, true);
+      if (next) {
+        const [certificate] = await readCertificates(options.certificateFile);
+        if (next.key.publicKeySpki.equals(Buffer.from(certificate.publicKey.rawData))) return this.installNext(group, type, options, next, token);
+      }
       const pending = await this.pendingKey(folder, token);
       if (!pending) {
         throw new GdsError("NotFound", `no pending CA key in ${folder}: run \`opcua-gds ca csr --data ${this.paths.root}${options.group ? ` --group ${group.name}` : ""}\` first and have that request signed (to bring a key of your own, use \`opcua-gds ca import\`)`);
@@ -313,6 +349,22 @@ export class CaAdministration {
       await fs.rm(pending.file, { force: true });
       return report;
     });
+  }
+
+  /**
+   * Rollover to the certificate of the `ca renew --csr` key: the current CA moves to `previous/`
+   * and stays trusted until it retires (the database side follows at the next rollover check,
+   * which `ca install` runs); the GDS's own certificate is not touched (it moves last).
+   */
+  private async installNext(group: CertificateGroupSpec, type: CertificateTypeSpec, input: CertificateInput, next: { key: CaSigningKey; file: string; install: NewCaKey }, token: Pkcs11Token | undefined): Promise<CaInstallReport> {
+    const folder = this.paths.caFolder(group.name, type.name);
+    const { certificate, parents } = await this.checkedCertificate(input, next.key.publicKeySpki, () => "unreachable: the key was matched before");
+    await this.checkKeyProtection(folder);
+    const current = await CertificateAuthority.load(folder, this.clock, this.config.caPassphrase, token);
+    await installNextAuthority(folder, current, certificate, next.install, parents, this.config.caPassphrase);
+    const ca = await CertificateAuthority.load(folder, this.clock, this.config.caPassphrase, token);
+    await fs.rm(next.file, { force: true });
+    return { ...(await installReport(group, type, ca)), backupFolder: null, serverCertificateReissued: false, rolloverFrom: current.serialHex };
   }
 
   /**
@@ -365,9 +417,10 @@ export class CaAdministration {
         const certFile = CertificateAuthority.certificateFile(folder);
         const keyFile = CertificateAuthority.keyFile(folder);
         const pendingKey = (await exists(CertificateAuthority.pendingKeyFile(folder))) || (await exists(pendingTokenKeyReferenceFile(folder)));
+        const nextKey = (await exists(CertificateAuthority.nextKeyFile(folder))) || (await exists(nextTokenKeyReferenceFile(folder)));
         const tokenKey = await readTokenKeyReference(tokenKeyReferenceFile(folder));
         if (!(await exists(certFile)) || !(tokenKey || (await exists(keyFile)))) {
-          result.push({ group: group.name, certificateType: type.name, folder, present: false, pendingKey });
+          result.push({ group: group.name, certificateType: type.name, folder, present: false, pendingKey, nextKey });
           continue;
         }
         const certificate = new x509.X509Certificate(await fs.readFile(certFile, "utf8"));
@@ -389,6 +442,7 @@ export class CaAdministration {
           kind: (await certificate.isSelfSigned()) ? "self-signed" : "subordinate",
           chain: chain.map((c) => ({ subject: c.subject, thumbprint: sha1Hex(c.rawData), notAfter: isoDate(c.notAfter) })),
           pendingKey,
+          nextKey,
         });
       }
     }
@@ -440,20 +494,8 @@ export class CaAdministration {
     await fs.mkdir(folder, { recursive: true, mode: 0o700 });
     const backupFolder = await this.backup(folder);
 
-    const chainFile = CertificateAuthority.chainFile(folder);
-    if (parents.length > 0) await writePublicFile(chainFile, parents.map((c) => `${c.toString("pem")}\n`).join(""));
-    else await fs.rm(chainFile, { force: true });
-    // One key per CA folder: the file or the token reference, never both (load refuses both).
-    if (key.kind === "file") {
-      await writeCaKeyFile(CertificateAuthority.keyFile(folder), key.key, passphrase);
-      await fs.rm(tokenKeyReferenceFile(folder), { force: true });
-    } else {
-      await writeTokenKeyReference(tokenKeyReferenceFile(folder), key.token, key.key);
-      await fs.rm(CertificateAuthority.keyFile(folder), { force: true });
-    }
-    await writePublicFile(CertificateAuthority.certificateFile(folder), `${certificate.toString("pem")}\n`);
-    // The CRL beside the certificate was signed by the replaced key; it is in the backup.
-    await fs.rm(path.join(folder, "ca.crl.pem"), { force: true });
+    // One key per CA folder (file or token reference); the CRL beside the certificate was signed by the replaced key: it is in the backup.
+    await writeAuthorityFiles(folder, certificate, key, parents, passphrase);
 
     // Proves the new files load as a CA (key matches, chain parses) before anything depends on them.
     const ca = await CertificateAuthority.load(folder, this.clock, passphrase, key.kind === "pkcs11" ? key.token : undefined);
@@ -472,20 +514,7 @@ export class CaAdministration {
       }
     }
 
-    return {
-      group: group.name,
-      certificateType: type.name,
-      folder,
-      subject: certificate.subject,
-      issuer: certificate.issuer,
-      thumbprint: sha1Hex(certificate.rawData),
-      kind: (await certificate.isSelfSigned()) ? "self-signed" : "subordinate",
-      chainLength: ca.chain.length,
-      keyEncrypted: ca.keyEncrypted,
-      keyStorage: ca.keyStorage,
-      backupFolder,
-      serverCertificateReissued,
-    };
+    return { ...(await installReport(group, type, ca)), backupFolder, serverCertificateReissued };
   }
 
   /** Copies the CA files of `folder` into `folder/backup-<UTC time>/` (mode 0700); null when there are none. */

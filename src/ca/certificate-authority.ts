@@ -77,6 +77,16 @@ export class CertificateAuthority {
     readonly chain: x509.X509Certificate[],
   ) {}
 
+  /** Serial number of the CA certificate, lowercase hex. */
+  get serialHex(): string {
+    return this.certificate.serialNumber.toLowerCase();
+  }
+
+  /** The CA's key, for a rollover that keeps it (`ca renew --reuse-key`). */
+  get key(): CaSigningKey {
+    return this.signingKey;
+  }
+
   /** Where the private key lives (a file, or a token and label). */
   get keyStorage(): CaKeyStorage {
     return this.signingKey.storage;
@@ -98,6 +108,21 @@ export class CertificateAuthority {
   /** Parents of a subordinate CA certificate, nearest first (PEM). */
   static chainFile(folder: string): string {
     return path.join(folder, "ca.chain.pem");
+  }
+
+  /** Where the CAs a rollover superseded are kept until they retire, one folder per serial number. */
+  static previousFolder(folder: string, serialHex?: string): string {
+    return serialHex ? path.join(folder, "previous", serialHex) : path.join(folder, "previous");
+  }
+
+  /** Where a retired CA's certificate is kept for the record (its key is destroyed). */
+  static retiredFolder(folder: string, serialHex: string): string {
+    return path.join(folder, "retired", serialHex);
+  }
+
+  /** The key of a requested next CA certificate (`opcua-gds ca renew --csr`), installed by `ca install` as a rollover. */
+  static nextKeyFile(folder: string): string {
+    return path.join(folder, "ca.next.key.pem");
   }
 
   /** The key of a requested, not yet installed CA certificate (`opcua-gds ca csr`). */

@@ -4,6 +4,7 @@ import path from "node:path";
 import { CERTIFICATE_GROUPS, groupByName } from "../domain/certificate-groups";
 import { parseDurationMs } from "../domain/duration";
 import { GdsError } from "../domain/errors";
+import { parseDriftPolicy, type DriftPolicy } from "../domain/distribution";
 import type { LoginThrottlePolicy } from "../domain/login-throttle";
 import { DEFAULT_RENEWAL_POLICY, parseRenewalPolicy, type RenewalPolicy } from "../domain/renewal";
 
@@ -105,6 +106,14 @@ export interface GdsConfig {
    * register. Only one instance on a shared PostgreSQL acts at a time.
    */
   schedulerIntervalMs: number | null;
+  /**
+   * Trust-list distribution and drift detection while `start` runs: how often the trust list each
+   * push-managed server should hold is compared with what it got (`OPCUA_GDS_DISTRIBUTION_INTERVAL`,
+   * default 30s), how often each one is read back (`OPCUA_GDS_DRIFT_INTERVAL`, default 1h; `off`
+   * turns drift checks off), and what a difference leads to (`OPCUA_GDS_DRIFT_REPAIR`: `repair`,
+   * the default, or `report`). Both run in the lifecycle scheduler.
+   */
+  distribution: { intervalMs: number; driftIntervalMs: number | null; driftPolicy: DriftPolicy };
 }
 
 /** Where CA keys live when they are kept in a PKCS#11 token. */
@@ -227,16 +236,25 @@ export function parseRenewalSetting(value: string | undefined, source = "OPCUA_G
 const DEFAULT_SCHEDULER_INTERVAL_MS = 30_000;
 
 function parseSchedulerInterval(value: string | undefined): number | null {
-  if (value === undefined || value.trim() === "") return DEFAULT_SCHEDULER_INTERVAL_MS;
-  if (value.trim().toLowerCase() === "off") return null;
+  return durationSetting("OPCUA_GDS_SCHEDULER_INTERVAL", value, DEFAULT_SCHEDULER_INTERVAL_MS, { minMs: 100, maxMs: 3_600_000, offAllowed: true });
+}
+
+/** A duration setting ("30s", "1h") within bounds, the fallback when unset; `off` gives null where allowed. */
+function durationSetting(name: string, value: string | undefined, fallbackMs: number, range: { minMs: number; maxMs: number; offAllowed: boolean }): number | null {
+  if (value === undefined || value.trim() === "") return fallbackMs;
+  if (range.offAllowed && value.trim().toLowerCase() === "off") return null;
   let ms: number;
   try {
     ms = parseDurationMs(value);
   } catch {
-    throw new GdsError("Configuration", `OPCUA_GDS_SCHEDULER_INTERVAL "${value.slice(0, 40)}" is not a duration such as 30s or 5m, or off`);
+    throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not a duration such as 30s or 5m${range.offAllowed ? ", or off" : ""}`);
   }
-  if (ms < 100 || ms > 3_600_000) throw new GdsError("Configuration", `OPCUA_GDS_SCHEDULER_INTERVAL "${value.slice(0, 40)}" is not between 0.1s and 60m`);
+  if (ms < range.minMs || ms > range.maxMs) throw new GdsError("Configuration", `${name} "${value.slice(0, 40)}" is not between ${formatBound(range.minMs)} and ${formatBound(range.maxMs)}`);
   return ms;
+}
+
+function formatBound(ms: number): string {
+  return ms >= 60_000 ? `${ms / 60_000}m` : `${ms / 1000}s`;
 }
 
 function parseKeySize(value: string | undefined, name: string): 2048 | 3072 | 4096 {
@@ -306,5 +324,10 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     renewal: flags.renewal !== undefined ? parseRenewalSetting(flags.renewal, "--renewal") : parseRenewalSetting(env.OPCUA_GDS_RENEWAL),
     keySize: parseKeySize(env.OPCUA_GDS_KEY_SIZE, "OPCUA_GDS_KEY_SIZE"),
     schedulerIntervalMs: parseSchedulerInterval(env.OPCUA_GDS_SCHEDULER_INTERVAL),
+    distribution: {
+      intervalMs: durationSetting("OPCUA_GDS_DISTRIBUTION_INTERVAL", env.OPCUA_GDS_DISTRIBUTION_INTERVAL, 30_000, { minMs: 1000, maxMs: 86_400_000, offAllowed: false })!,
+      driftIntervalMs: durationSetting("OPCUA_GDS_DRIFT_INTERVAL", env.OPCUA_GDS_DRIFT_INTERVAL, 3_600_000, { minMs: 10_000, maxMs: 7 * 86_400_000, offAllowed: true }),
+      driftPolicy: parseDriftPolicy(env.OPCUA_GDS_DRIFT_REPAIR),
+    },
   };
 }

@@ -85,6 +85,38 @@ export class GdsMetrics {
       },
     });
     new Gauge({
+      name: "opcuagds_trustlist_servers",
+      help: "Push-managed servers that trust-list distribution serves, by certificate group",
+      labelNames: ["group"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const g of (await readStatus()).trustLists) this.set({ group: g.group }, g.servers);
+      },
+    });
+    new Gauge({
+      name: "opcuagds_trustlist_current_servers",
+      help: "Push-managed servers known to hold their group's current trust list (CA certificates and CRLs)",
+      labelNames: ["group"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const g of (await readStatus()).trustLists) this.set({ group: g.group }, g.current);
+      },
+    });
+    new Gauge({
+      name: "opcuagds_drift_servers",
+      help: "Push-managed servers by the result of their last drift check (in_sync, drifted, unreachable, unchecked)",
+      labelNames: ["group", "state"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const g of (await readStatus()).trustLists) {
+          for (const [state, n] of Object.entries({ in_sync: g.drift.inSync, drifted: g.drift.drifted, unreachable: g.drift.unreachable, unchecked: g.drift.unchecked })) this.set({ group: g.group, state }, n);
+        }
+      },
+    });
+    new Gauge({
       name: "opcuagds_push_failing_devices",
       help: "Devices whose latest push failed",
       registers,

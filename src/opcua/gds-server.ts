@@ -45,6 +45,7 @@ import { CERTIFICATE_GROUPS, DEFAULT_APPLICATION_GROUP } from "../domain/certifi
 import { installServerConfiguration, sessionUserName } from "./server-configuration";
 import { thumbprintOf } from "../domain/thumbprint";
 import { grantTransportLimits } from "./transport-limits";
+import { presentCertificateFiles } from "./server-configuration/endpoint-certificate";
 
 /** Everything the OPC UA server needs; built by the composition root. */
 export interface GdsServerOptions {
@@ -85,6 +86,8 @@ export interface GdsServer {
   endpointUrl: string;
   /** Re-reads the server's trust store (after a CRL or CA change). */
   reloadTrust(): Promise<void>;
+  /** Presents the certificate and key files again (the GDS's own certificate was renewed); new channels get them. */
+  presentOwnCertificate(): void;
   stop(): Promise<void>;
 }
 
@@ -236,6 +239,7 @@ export async function startGdsServer(o: GdsServerOptions): Promise<GdsServer> {
   return {
     endpointUrl: server.getEndpointUrl(),
     reloadTrust: () => channelTrust.reloadCertificates(),
+    presentOwnCertificate: () => presentCertificateFiles(server, o.certificateFile, o.privateKeyFile),
     stop: async () => {
       // A certificate or trust list being installed is finished first: never a key without its certificate.
       await configuration.idle();

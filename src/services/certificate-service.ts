@@ -109,8 +109,16 @@ interface KnownAtStart {
   publicKey?: CryptoKey;
 }
 
+/** The CA a CRL belongs to, as CRL listeners are told. */
+export interface CrlIssuer {
+  caCertificateDer: Buffer;
+  caSerialHex: string;
+  /** True for a CA a rollover superseded (not retired yet). */
+  superseded: boolean;
+}
+
 /** A listener told when a CA's CRL changed (the server's own trust store follows it). */
-export type CrlListener = (group: string, type: string, crl: CrlState) => void | Promise<void>;
+export type CrlListener = (group: string, type: string, crl: CrlState, issuer: CrlIssuer) => void | Promise<void>;
 
 /**
  * Pull certificate management of OPC 10000-12 §7.9: requests, approval, issuance, delivery,
@@ -252,6 +260,8 @@ export class CertificateService {
     if (!request) throw new GdsError("NotFound", `no certificate request ${requestId}`);
     checkDecidable(request);
     const app = known?.app ?? (await this.application(request.applicationId));
+    // A rollover made by another process (`ca renew` while the server runs) takes effect at once.
+    await this.followAuthorities();
     const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
     const lifetimeDays = this.groupPolicy(groupByName(request.groupName)).lifetimeDays;
     let publicKey: CryptoKey;
@@ -359,8 +369,7 @@ export class CertificateService {
     }
     finishDecision(request, applicationId);
     if (!row) throw new GdsError("Conflict", `request ${requestId} is approved but its certificate is missing`);
-    const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
-    const chain = [signer.caCertificateDer, ...signer.chainDer];
+    const chain = await this.issuerChain(row);
     let privateKey: Buffer | null = null;
     if (request.kind === "NewKeyPair") {
       if (!request.sealedPrivateKey) throw new GdsError("Conflict", `request ${requestId} has no key material left`);
@@ -375,6 +384,16 @@ export class CertificateService {
       details: `request=${requestId} serial=${row.serialHex}`,
     });
     return { certificate: row.der, privateKey, issuerCertificates: chain };
+  }
+
+  /**
+   * The issuer chain of an issued certificate: the CA that signed it (the current one, or one a
+   * rollover superseded since) and that CA's parents.
+   */
+  private async issuerChain(row: IssuedCertificateRow): Promise<Buffer[]> {
+    await this.followAuthorities();
+    const signer = this.authorities.signerBySerial(row.groupName, row.certificateTypeName, row.issuerSerialHex) ?? this.authorities.signer(row.groupName, row.certificateTypeName);
+    return [signer.caCertificateDer, ...signer.chainDer];
   }
 
   /** GetCertificateGroups: the groups an application can get certificates from. */
@@ -412,9 +431,21 @@ export class CertificateService {
     return (await this.renewalReasonOf(applicationId, group.name, typeOfGroup(group, typeId).name)) !== null;
   }
 
+  /**
+   * Which of `among` may need a new certificate of the group and type now, found with one query
+   * (renewal planning over the whole table); renewalReasonOf confirms each. A key policy above the
+   * smallest key the GDS ever accepts can make any certificate due: then all of `among` are.
+   */
+  async renewalCandidates(groupName: string, typeName: string, among: string[]): Promise<string[]> {
+    if ((this.policy.csr.minRsaBits ?? DEFAULT_CSR_POLICY.minRsaBits) > DEFAULT_CSR_POLICY.minRsaBits) return among;
+    const due = new Set(await this.store.dueForRenewal(groupName, typeName, this.authorities.signer(groupName, typeName).caSerialHex, this.clock.nowMs()));
+    return among.filter((id) => due.has(id));
+  }
+
   /** Why the application needs a new certificate of this group and type now (renewalReason); null when it does not. */
   async renewalReasonOf(applicationId: string, groupName: string, typeName: string): Promise<RenewalReason | null> {
     const now = this.clock.nowMs();
+    await this.followAuthorities();
     let newest: IssuedCertificateRow | null = null;
     for (const r of await this.store.certificatesOf(applicationId)) {
       if (r.groupName !== groupName || r.certificateTypeName !== typeName || r.notAfterMs <= now) continue;
@@ -438,11 +469,13 @@ export class CertificateService {
       .map((r) => ({ type: typeOfGroup(groupByName(r.groupName), null), certificate: r.der }));
   }
 
-  private crlSigner(group: string, type: string): CrlSigner {
+  /** Signs CRLs with the key of CA `caSerialHex` (a superseded one), or of the current CA. */
+  crlSigner(group: string, type: string, caSerialHex: string | null = null): CrlSigner {
     return async (revoked, crlNumber) => {
       const now = this.clock.nowMs();
       const next = now + this.policy.crlLifetimeMs;
-      const der = await this.authorities.signer(group, type).signCrl(
+      const signer = (caSerialHex && this.authorities.signerBySerial(group, type, caSerialHex)) || this.authorities.signer(group, type);
+      const der = await signer.signCrl(
         revoked.map((r) => ({ serialHex: r.serialHex, revokedAtMs: r.revokedAtMs! })),
         crlNumber,
         now,
@@ -452,15 +485,40 @@ export class CertificateService {
     };
   }
 
+  /**
+   * Picks up a CA change made by another process (`ca renew`, a retirement) and, when there was
+   * one, tells the CRL listeners at once, so that the server trusts a new CA before it hands out
+   * the first certificate of it.
+   */
+  async followAuthorities(): Promise<void> {
+    if (await this.authorities.refresh()) await this.publishAllCrls();
+  }
+
+  /** Tells the CRL listeners the CRLs of every CA (current and superseded) of the groups and types named. */
   private async publishCrls(rows: Array<{ groupName: string; certificateTypeName: string }>): Promise<void> {
     const seen = new Set<string>();
     for (const r of rows) {
       const key = `${r.groupName}/${r.certificateTypeName}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const crl = await this.store.crlState(r.groupName, r.certificateTypeName);
-      if (crl) for (const l of this.crlListeners) await l(r.groupName, r.certificateTypeName, crl);
+      for (const { issuer, crl } of await this.crlsOf(r.groupName, r.certificateTypeName)) {
+        for (const l of this.crlListeners) await l(r.groupName, r.certificateTypeName, crl, issuer);
+      }
     }
+  }
+
+  /** Every CA of a group and type that has a CRL, with it: the current CA first, then the superseded ones. */
+  private async crlsOf(group: string, type: string): Promise<Array<{ issuer: CrlIssuer; crl: CrlState }>> {
+    const current = this.authorities.signer(group, type);
+    const result: Array<{ issuer: CrlIssuer; crl: CrlState }> = [];
+    const crl = await this.store.crlState(group, type);
+    if (crl) result.push({ issuer: { caCertificateDer: current.caCertificateDer, caSerialHex: current.caSerialHex, superseded: false }, crl });
+    const previous = await this.store.previousCrls(group, type);
+    for (const signer of this.authorities.previousSigners(group, type)) {
+      const own = previous.find((p) => p.caSerialHex === signer.caSerialHex);
+      if (own) result.push({ issuer: { caCertificateDer: signer.caCertificateDer, caSerialHex: signer.caSerialHex, superseded: true }, crl: own });
+    }
+    return result;
   }
 
   /** RevokeCertificate: revokes a certificate issued to this application; a new CRL is signed at once. */
@@ -475,7 +533,8 @@ export class CertificateService {
 
   /** Revokes certificates by serial (CLI) and publishes the new CRLs. */
   async revokeSerials(actor: string, serials: string[], reason: string): Promise<IssuedCertificateRow[]> {
-    const revoked = await this.store.revoke(serials, reason, this.clock.nowMs(), (g, t) => this.crlSigner(g, t), {
+    await this.followAuthorities();
+    const revoked = await this.store.revoke(serials, reason, this.clock.nowMs(), (g, t, issuer) => this.crlSigner(g, t, issuer), {
       actor,
       action: "CertificateRevoked",
       subject: serials.join(",").slice(0, 1000),
@@ -522,17 +581,22 @@ export class CertificateService {
     return { issuedHere: true, applicationId: valid ? row.applicationId : null };
   }
 
-  /** The trust list of a group: its CA certificates (trusted) with their current CRLs, and the parents of a subordinate CA (issuers). */
+  /**
+   * The trust list of a group: its CA certificates (trusted) with their current CRLs, and the
+   * parents of a subordinate CA (issuers). During a rollover it holds the new CA and every CA it
+   * superseded that has not retired, each with its own CRL.
+   */
   async trustListContent(group: CertificateGroupSpec): Promise<TrustListContent> {
+    await this.followAuthorities();
     const trustedCertificates: Buffer[] = [];
     const trustedCrls: Buffer[] = [];
     const issuerCertificates: Buffer[] = [];
     for (const type of group.certificateTypes) {
-      const signer = this.authorities.signer(group.name, type.name);
-      trustedCertificates.push(signer.caCertificateDer);
-      issuerCertificates.push(...signer.chainDer);
-      const crl = await this.store.crlState(group.name, type.name);
-      if (crl) trustedCrls.push(crl.crlDer);
+      for (const signer of [this.authorities.signer(group.name, type.name), ...this.authorities.previousSigners(group.name, type.name)]) {
+        trustedCertificates.push(signer.caCertificateDer);
+        for (const parent of signer.chainDer) if (!issuerCertificates.some((c) => c.equals(parent))) issuerCertificates.push(parent);
+      }
+      trustedCrls.push(...(await this.crlsOf(group.name, type.name)).map((c) => c.crl.crlDer));
     }
     return { trustedCertificates, trustedCrls, issuerCertificates, issuerCrls: [] };
   }
@@ -544,19 +608,30 @@ export class CertificateService {
   async refreshCrls(actor = "scheduler"): Promise<number> {
     let count = 0;
     const now = this.clock.nowMs();
+    await this.followAuthorities();
     for (const group of CERTIFICATE_GROUPS) {
       for (const type of group.certificateTypes) {
-        const crl = await this.store.crlState(group.name, type.name);
-        // A CRL signed by a replaced CA key (ca install/import) is re-signed at once.
-        if (crl && crl.nextUpdateMs - now > this.policy.crlRefreshBeforeMs && (await this.authorities.signer(group.name, type.name).signedCrl(crl.crlDer))) continue;
-        await this.store.resignCrl(group.name, type.name, now, this.crlSigner(group.name, type.name), {
-          actor,
-          action: "CrlSigned",
-          subject: `${group.name}/${type.name}`,
-          outcome: "Good",
-        });
-        count++;
-        await this.publishCrls([{ groupName: group.name, certificateTypeName: type.name }]);
+        const due = async (crl: CrlState | null | undefined, signer: { signedCrl(der: Buffer): Promise<boolean> }) =>
+          // A CRL signed by a replaced CA key (ca install/import, ca renew) is re-signed at once.
+          !crl || crl.nextUpdateMs - now <= this.policy.crlRefreshBeforeMs || !(await signer.signedCrl(crl.crlDer));
+        const targets: Array<string | null> = [];
+        if (await due(await this.store.crlState(group.name, type.name), this.authorities.signer(group.name, type.name))) targets.push(null);
+        const previous = await this.store.previousCrls(group.name, type.name);
+        for (const signer of this.authorities.previousSigners(group.name, type.name)) {
+          const crl = previous.find((p) => p.caSerialHex === signer.caSerialHex);
+          // A superseded CA without a CRL row is taken over by the rollover check, not here.
+          if (crl && (await due(crl, signer))) targets.push(signer.caSerialHex);
+        }
+        for (const caSerialHex of targets) {
+          await this.store.resignCrl(group.name, type.name, caSerialHex, now, this.crlSigner(group.name, type.name, caSerialHex), {
+            actor,
+            action: "CrlSigned",
+            subject: `${group.name}/${type.name}${caSerialHex ? ` superseded CA ${caSerialHex}` : ""}`,
+            outcome: "Good",
+          });
+          count++;
+        }
+        if (targets.length) await this.publishCrls([{ groupName: group.name, certificateTypeName: type.name }]);
       }
     }
     return count;
@@ -565,6 +640,19 @@ export class CertificateService {
   /** Tells the CRL listeners every current CRL (start-up: the files follow the database). */
   async publishAllCrls(): Promise<void> {
     await this.publishCrls(CERTIFICATE_GROUPS.flatMap((g) => g.certificateTypes.map((t) => ({ groupName: g.name, certificateTypeName: t.name }))));
+  }
+
+  /**
+   * A token that changes whenever a CRL or a CA of the DefaultApplicationGroup changes (revocation,
+   * re-signing, rollover, retirement), so that another process can tell it must publish again.
+   */
+  async crlVersion(): Promise<string> {
+    const group = DEFAULT_APPLICATION_GROUP.name;
+    const type = DEFAULT_APPLICATION_GROUP.certificateTypes[0].name;
+    await this.followAuthorities();
+    const current = await this.store.crlState(group, type);
+    const previous = await this.store.previousCrls(group, type);
+    return [this.authorities.signer(group, type).caSerialHex, current?.crlNumber ?? 0, ...previous.map((p) => `${p.caSerialHex}:${p.crlNumber}`)].join("|");
   }
 
   /** The current CRL of a group's default CA. */
@@ -639,8 +727,7 @@ export class CertificateService {
     const request = await this.store.getRequest(requestId);
     const row = request?.serialHex ? await this.store.certificate(request.serialHex) : null;
     if (!request || !row) throw new GdsError("NotFound", `no issued certificate for request ${requestId}`);
-    const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
-    const chain = [signer.caCertificateDer, ...signer.chainDer];
+    const chain = await this.issuerChain(row);
     let privateKey: Buffer | null = null;
     if (request.kind === "NewKeyPair") {
       if (!request.sealedPrivateKey) throw new GdsError("Conflict", `request ${requestId} has no key material left`);

@@ -69,9 +69,11 @@ export class ExportService {
     const key = await this.keptKey(row);
     if (key && !password) throw invalidArgument("the GDS generated this application's private key: it leaves only encrypted, give a password with --password-stdin");
     if (!key && format === "pfx") throw invalidArgument("the GDS has no private key of this certificate (it was requested with a CSR: the key stays on the device), so there is no PFX to make: use --format pem or der");
-    const signer = this.authorities.signer(row.groupName, row.certificateTypeName);
-    const chain = [signer.caCertificateDer, ...signer.chainDer];
+    // trustListContent first: it picks up a CA renewed by another process.
     const trust = await this.certificates.trustListContent(groupByName(row.groupName));
+    // The chain of the CA that signed this certificate (an old one during a rollover).
+    const signer = this.authorities.signerBySerial(row.groupName, row.certificateTypeName, row.issuerSerialHex) ?? this.authorities.signer(row.groupName, row.certificateTypeName);
+    const chain = [signer.caCertificateDer, ...signer.chainDer];
 
     const files: BundleFile[] = [];
     const certificate = (der: Buffer, name: string, description: string) =>

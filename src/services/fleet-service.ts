@@ -1,5 +1,6 @@
 import type { Clock } from "../domain/clock";
 import type { CurrentCertificate, FleetCounts, FleetStore } from "./ports";
+import type { GroupTrustListStatus, TrustListDistribution } from "./trust-list-distribution";
 
 /** How far ahead `status` looks for certificates about to expire. */
 export const EXPIRING_WINDOW_MS = 30 * 86_400_000;
@@ -9,6 +10,8 @@ export interface FleetStatus extends FleetCounts {
   at: string;
   expiringWindowDays: number;
   crls: Array<{ ca: string; crlNumber: number; nextUpdate: string }>;
+  /** Per group: how many push-managed servers hold its current trust list, and drift checks by result. */
+  trustLists: GroupTrustListStatus[];
 }
 
 /** Read-only views over the whole fleet, for operators and monitoring. */
@@ -16,16 +19,18 @@ export class FleetService {
   constructor(
     private readonly store: FleetStore,
     private readonly clock: Clock,
+    private readonly distribution: Pick<TrustListDistribution, "status">,
   ) {}
 
   async status(): Promise<FleetStatus> {
     const now = this.clock.nowMs();
-    const [counts, crls] = await Promise.all([this.store.counts(now, now + EXPIRING_WINDOW_MS), this.store.crls()]);
+    const [counts, crls, trustLists] = await Promise.all([this.store.counts(now, now + EXPIRING_WINDOW_MS), this.store.crls(), this.distribution.status()]);
     return {
       at: new Date(now).toISOString(),
       expiringWindowDays: EXPIRING_WINDOW_MS / 86_400_000,
       ...counts,
       crls: crls.map((c) => ({ ca: `${c.groupName}/${c.certificateTypeName}`, crlNumber: c.crlNumber, nextUpdate: new Date(c.nextUpdateMs).toISOString() })),
+      trustLists,
     };
   }
 

@@ -135,6 +135,12 @@ export interface CertificateStore {
   certificate(serialHex: string): Promise<IssuedCertificateRow | null>;
   certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null>;
   certificatesOf(applicationId: string): Promise<IssuedCertificateRow[]>;
+  /**
+   * Renewal planning in one query: the applications whose newest unexpired certificate of the group
+   * and type has reached its renewal time, is revoked, or was signed by another CA than
+   * `currentCaSerialHex`. The key-size policy is not looked at (it needs the DER).
+   */
+  dueForRenewal(groupName: string, typeName: string, currentCaSerialHex: string, nowMs: number): Promise<string[]>;
   /** Issued certificates, latest notAfter first. */
   listCertificates(filter: { applicationId?: string; expiringBeforeMs?: number }): Promise<IssuedCertificateRow[]>;
   /**
@@ -142,10 +148,33 @@ export interface CertificateStore {
    * and has `signCrl` produce the CA's next CRL
    * (number + 1) with every unexpired revoked certificate of that CA, stored with the audit record.
    */
-  revoke(serials: string[], reason: string, nowMs: number, signCrl: (group: string, type: string) => CrlSigner, audit: AuditEntry): Promise<IssuedCertificateRow[]>;
+  revoke(serials: string[], reason: string, nowMs: number, signCrl: (group: string, type: string, caSerialHex: string) => CrlSigner, audit: AuditEntry): Promise<IssuedCertificateRow[]>;
+  /** The CRL of the group and type's current CA. */
   crlState(group: string, type: string): Promise<CrlState | null>;
-  /** Re-signs a CA's CRL with a greater number (refresh before nextUpdate, or first CRL). */
-  resignCrl(group: string, type: string, nowMs: number, signCrl: CrlSigner, audit: AuditEntry): Promise<CrlState>;
+  /** The CRLs of CAs a rollover superseded that have not retired yet. */
+  previousCrls(group?: string, type?: string): Promise<PreviousCrl[]>;
+  /** Every certificate issued in a group and type, by any of its CAs. */
+  certificatesOfGroup(group: string, type: string): Promise<IssuedCertificateRow[]>;
+  /**
+   * In one transaction with its audit record: CA `caSerialHex` is superseded by a new current CA;
+   * it keeps a CRL of its own (signed by `signCrl` with its key) until it retires. False when it
+   * already was.
+   */
+  supersede(group: string, type: string, caSerialHex: string, nowMs: number, signCrl: CrlSigner, audit: AuditEntry): Promise<boolean>;
+  /** In one transaction with its audit record: a superseded CA retires (its CRL is dropped). False when it already had. */
+  retire(group: string, type: string, caSerialHex: string, audit: AuditEntry): Promise<boolean>;
+  /**
+   * Re-signs a CRL with a greater number (refresh before nextUpdate, or first CRL): the current
+   * CA's, or that of the superseded CA `caSerialHex`.
+   */
+  resignCrl(group: string, type: string, caSerialHex: string | null, nowMs: number, signCrl: CrlSigner, audit: AuditEntry): Promise<CrlState>;
+}
+
+/** The CRL of a CA a rollover superseded. */
+export interface PreviousCrl extends CrlState {
+  groupName: string;
+  certificateTypeName: string;
+  caSerialHex: string;
 }
 
 /** What the GDS learns from a PKCS#10 request (see domain/csr-policy for the checks). */
@@ -170,6 +199,8 @@ export interface IssueProfile {
 export interface Signer {
   caCertificateDer: Buffer;
   caSerialHex: string;
+  /** When the CA certificate expires. */
+  caNotAfterMs: number;
   /** Parents of the CA (subordinate CA), nearest first; empty for a self-signed CA. */
   chainDer: Buffer[];
   /** True when this CA's current key signed the CRL (false after a CA replacement). */
@@ -180,7 +211,28 @@ export interface Signer {
 
 /** Key and certificate operations the certificate service needs, implemented in ca/. */
 export interface CertificateAuthorityPort {
+  /** The current CA of a group and type: it issues every new certificate. */
   signer(groupName: string, typeName: string): Signer;
+  /** The CAs a rollover superseded that have not retired yet, oldest first. */
+  previousSigners(groupName: string, typeName: string): Signer[];
+  /** The current or a superseded CA by its serial number; null when there is none (retired). */
+  signerBySerial(groupName: string, typeName: string, caSerialHex: string): Signer | null;
+  /**
+   * Picks up CA files another process changed (`opcua-gds ca renew` while the server runs); cheap
+   * when nothing changed. True when something did.
+   */
+  refresh(): Promise<boolean>;
+  /**
+   * Rollover: a new CA certificate (with a new key unless `reuseKey`) becomes current; the
+   * current one is kept, with its key, as superseded. Returns the new and the superseded CA.
+   */
+  renew(groupName: string, typeName: string, options: CaRenewOptions): Promise<{ current: Signer; superseded: Signer }>;
+  /** A superseded CA retires: its key is destroyed, its certificate kept for the record. Idempotent. */
+  retire(groupName: string, typeName: string, caSerialHex: string): Promise<void>;
+  /** Serial (hex) of the CA that issued the GDS's own application certificate; null when it has none. */
+  ownCertificateIssuer(): Promise<string | null>;
+  /** Issues the GDS's own application certificate again (new key) from the group's current CA. */
+  renewOwnCertificate(): Promise<void>;
   parseCsr(der: Buffer): Promise<ParsedCsrWithKey>;
   generateKeyPair(bits: number): Promise<{ publicKey: CryptoKey; privateKeyPkcs8: Buffer }>;
   /** The public key of a PKCS#8 private key (a generated key approved later, maybe by another process). */
@@ -188,6 +240,14 @@ export interface CertificateAuthorityPort {
   packagePrivateKey(format: "PFX" | "PEM", privateKeyPkcs8: Buffer, certificateDer: Buffer, chainDer: Buffer[], password: string | null): Promise<Buffer>;
   /** SHA-1 thumbprint (hex) of a DER certificate. */
   thumbprint(der: Buffer): string;
+}
+
+/** How `opcua-gds ca renew` makes the next CA certificate. */
+export interface CaRenewOptions {
+  /** Keep the current key (new certificate only); by default a new key is generated. */
+  reuseKey: boolean;
+  /** Subject of the new CA certificate; by default that of the current one. */
+  subject?: string;
 }
 
 /** Seals secrets kept in the database with a key outside it. */

@@ -224,6 +224,13 @@ export class PushDevices {
     }
   }
 
+  /** The certificate the device's endpoint presents now (no session, no credentials sent). */
+  async presentedCertificate(app: ApplicationRecord, s: PushSettings | null, timeoutMs: number): Promise<Buffer> {
+    const endpointUrl = this.endpointOf(app, s);
+    if (!endpointUrl) throw new PushFailure("gds", `no opc.tcp endpoint: set one with \`opcua-gds push endpoint ${formatApplicationId(app.applicationId)} URL\``);
+    return (await this.connector()).presentedCertificate(endpointUrl, timeoutMs);
+  }
+
   /** Opens a session on the device; `accept` decides on its certificate (default: the first-contact rule). */
   async open(actor: string, app: ApplicationRecord, s: PushSettings | null, timeoutMs: number, trustOnFirstUse: boolean, accept?: (der: Buffer) => Promise<void>): Promise<DeviceSession> {
     const endpointUrl = this.endpointOf(app, s);
@@ -232,9 +239,12 @@ export class PushDevices {
     return (await this.connector()).open(target, accept ?? ((der) => this.acceptDevice(actor, app, s, der, trustOnFirstUse)));
   }
 
-  /** The trust list a device gets: the group's CA certificates and CRLs, plus what an operator trusted on it. */
-  async trustListFor(settings: PushSettings | null): Promise<TrustListLists> {
-    const content = await this.certificates.trustListContent(DEFAULT_APPLICATION_GROUP);
+  /**
+   * The trust list a device gets: the group's CA certificates and CRLs (`groupContent` when the caller
+   * read them already for many devices), plus what an operator trusted on it.
+   */
+  async trustListFor(settings: PushSettings | null, groupContent?: TrustListLists): Promise<TrustListLists> {
+    const content = groupContent ?? (await this.certificates.trustListContent(DEFAULT_APPLICATION_GROUP));
     return { ...content, trustedCertificates: [...content.trustedCertificates, ...(settings?.extraTrustedCertificates ?? [])] };
   }
 

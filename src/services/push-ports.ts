@@ -60,6 +60,8 @@ export interface PushJobStore {
   /**
    * Saves a change of a job `owner` holds (or, with owner null, of an unclaimed job), with an audit
    * record when given; false when the job is no longer held by `owner` (its lease was taken over).
+   * A change to `succeeded` also records, in the same transaction, what the server now holds
+   * (the trust list and certificate the job verified: PushedStateStore).
    */
   update(jobId: string, owner: string | null, change: Partial<PushJobRecord>, nowMs: number, audit?: AuditEntry): Promise<boolean>;
   get(jobId: string): Promise<PushJobRecord | null>;

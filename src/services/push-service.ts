@@ -307,7 +307,7 @@ export class PushService {
    * interrupted one) and returns at once. The acting instance's scheduler runs them like its own
    * jobs, from its next tick (see queuedJobCreator); `push jobs` shows their progress.
    */
-  async queue(actor: string, options: PushQueueOptions): Promise<QueuedPush[]> {
+  async queueRollout(actor: string, options: PushQueueOptions): Promise<QueuedPush[]> {
     if (!Number.isInteger(options.retries) || options.retries < 0 || options.retries > 20) throw invalidArgument("--retries must be from 0 to 20");
     const out: QueuedPush[] = [];
     for (const { app, endpointUrl, skip } of await this.candidates(options.selection)) {
@@ -334,7 +334,8 @@ export class PushService {
   async queueRenewals(actor: string, options: RenewalQueueOptions): Promise<QueuedRenewal[]> {
     const queued: QueuedRenewal[] = [];
     const type = DEFAULT_APPLICATION_GROUP.certificateTypes[0].name;
-    for (const applicationId of await this.jobs.pushManagedApplications()) {
+    const managed = await this.jobs.pushManagedApplications();
+    for (const applicationId of await this.certificates.renewalCandidates(DEFAULT_APPLICATION_GROUP.name, type, managed)) {
       const app = await this.applications.get(applicationId);
       if (!app || app.applicationType === ApplicationType.Client) continue;
       const reason = await this.certificates.renewalReasonOf(applicationId, DEFAULT_APPLICATION_GROUP.name, type);
@@ -454,10 +455,22 @@ export class PushService {
     });
   }
 
-  /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
-  private async enqueue(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string; createdBy?: string }): Promise<PushJobRecord | string> {
+  /**
+   * Queues a push for the job runner without running it (trust-list distribution, drift repair);
+   * when the device already has a queued or running job, returns that one untouched (created false).
+   */
+  async queue(actor: string, app: ApplicationRecord, operation: PushOperation, retries: number, why?: string): Promise<{ job: PushJobRecord; created: boolean }> {
+    const fresh = this.newJob(actor, app, { operation, retries, why });
+    return this.jobs.enqueue(fresh, this.queuedAudit(actor, app, fresh, why));
+  }
+
+  private queuedAudit(actor: string, app: ApplicationRecord, job: PushJobRecord, why: string | undefined) {
+    return pushAudit(actor, "PushQueued", app, `job=${job.jobId} operation=${job.operation}${why ? `: ${why}` : ""}`);
+  }
+
+  private newJob(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string; createdBy?: string }): PushJobRecord {
     const now = this.clock.nowMs();
-    const fresh: PushJobRecord = {
+    return {
       jobId: randomUUID(),
       applicationId: app.applicationId,
       operation: options.operation,
@@ -479,7 +492,13 @@ export class PushService {
       updatedAtMs: now,
       finishedAtMs: null,
     };
-    const { job, created } = await this.jobs.enqueue(fresh, pushAudit(actor, "PushQueued", app, `job=${fresh.jobId} operation=${options.operation}${options.why ? `: ${options.why}` : ""}`));
+  }
+
+  /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
+  private async enqueue(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string; createdBy?: string }): Promise<PushJobRecord | string> {
+    const now = this.clock.nowMs();
+    const fresh = this.newJob(actor, app, options);
+    const { job, created } = await this.jobs.enqueue(fresh, this.queuedAudit(actor, app, fresh, options.why));
     if (created) return job;
     if (job.state === "running" && job.leaseExpiresAtMs !== null && job.leaseExpiresAtMs > now) {
       return `another push to this device is running (job ${job.jobId}, ${job.owner ?? "unknown owner"}, step ${job.step})`;

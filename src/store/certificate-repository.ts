@@ -1,9 +1,9 @@
-import { In, IsNull, LessThan, MoreThan, type EntityManager } from "typeorm";
+import { In, IsNull, LessThan, MoreThan, Not, type EntityManager } from "typeorm";
 import type { CertificateRequestRecord, RequestKind, RequestState } from "../domain/certificate-request";
 import { checkDecidable } from "../domain/certificate-request";
 import type { Clock } from "../domain/clock";
 import { GdsError } from "../domain/errors";
-import type { AuditEntry, CertificateStore, CrlSigner, CrlState, IssuedCertificateRow, StoredRequest } from "../services/ports";
+import type { AuditEntry, CertificateStore, CrlSigner, CrlState, IssuedCertificateRow, PreviousCrl, StoredRequest } from "../services/ports";
 import { auditRow, writeAudit } from "./audit-writer";
 import { AuditRecordEntity } from "./entities/audit-record-entity";
 import { changeAndInsert, EntitySql, rowsOf, statement, type RowOf } from "./entity-sql";
@@ -11,6 +11,7 @@ import type { Database } from "./database";
 import { CaStateEntity } from "./entities/ca-state-entity";
 import { CertificateRequestEntity } from "./entities/certificate-request-entity";
 import { IssuedCertificateEntity } from "./entities/issued-certificate-entity";
+import { PreviousCaCrlEntity } from "./entities/previous-ca-crl-entity";
 
 function toRequest(e: CertificateRequestEntity): StoredRequest {
   return {
@@ -45,7 +46,7 @@ function toRow(e: IssuedCertificateEntity): IssuedCertificateRow {
   return { ...e, der: Buffer.from(e.der, "base64") };
 }
 
-function toCrlState(e: CaStateEntity): CrlState {
+function toCrlState(e: CaStateEntity | PreviousCaCrlEntity): CrlState {
   return { crlNumber: e.crlNumber, crlDer: Buffer.from(e.crl, "base64"), thisUpdateMs: e.crlThisUpdateMs, nextUpdateMs: e.crlNextUpdateMs };
 }
 
@@ -184,6 +185,28 @@ export class CertificateRepository implements CertificateStore {
     return rows.map(toRow);
   }
 
+  async dueForRenewal(groupName: string, typeName: string, currentCaSerialHex: string, nowMs: number): Promise<string[]> {
+    // The newest unexpired certificate of each application, read from the planning index alone
+    // (in its order: no sort), then the ones due. The two dialects say "newest per application"
+    // each in the way its planner runs without a sort or a per-row probe.
+    const sql =
+      this.db.kind === "postgres"
+        ? `SELECT application_id FROM (
+             SELECT DISTINCT ON (application_id) application_id, renewal_at, revoked_at, issuer_serial FROM issued_certificates
+             WHERE group_name = $1 AND certificate_type = $2 AND not_after > $3
+             ORDER BY application_id, not_before DESC, revoked_at DESC NULLS LAST) newest
+           WHERE renewal_at <= $3 OR revoked_at IS NOT NULL OR issuer_serial <> $4`
+        : // SQLite takes the other columns of a MAX() aggregate from the row that holds the maximum.
+          `SELECT application_id FROM (
+             SELECT application_id, renewal_at, revoked_at, issuer_serial, MAX(not_before) FROM issued_certificates
+             WHERE group_name = ? AND certificate_type = ? AND not_after > ?
+             GROUP BY application_id) newest
+           WHERE renewal_at <= ? OR revoked_at IS NOT NULL OR issuer_serial <> ?`;
+    const params = this.db.kind === "postgres" ? [groupName, typeName, nowMs, currentCaSerialHex] : [groupName, typeName, nowMs, nowMs, currentCaSerialHex];
+    const rows: Array<{ application_id: string }> = await this.db.dataSource.query(sql, params);
+    return rows.map((r) => r.application_id);
+  }
+
   async listCertificates(filter: { applicationId?: string; expiringBeforeMs?: number }): Promise<IssuedCertificateRow[]> {
     const rows = await this.db.dataSource.manager.find(IssuedCertificateEntity, {
       where: { ...(filter.applicationId ? { applicationId: filter.applicationId } : {}), ...(filter.expiringBeforeMs !== undefined ? { notAfterMs: LessThan(filter.expiringBeforeMs) } : {}) },
@@ -192,29 +215,45 @@ export class CertificateRepository implements CertificateStore {
     return rows.map(toRow);
   }
 
-  private async nextCrl(m: EntityManager, group: string, type: string, nowMs: number, signCrl: CrlSigner): Promise<CrlState> {
-    const state = await m.findOne(CaStateEntity, { where: { groupName: group, certificateTypeName: type }, lock: this.lockFor() });
+  /**
+   * Signs and stores the next CRL of one CA: the group/type's current CA (`ca_states`), or a CA a
+   * rollover superseded (`previous_ca_crls`, when `caSerialHex` names one). Each CA lists only the
+   * revoked certificates it issued itself.
+   */
+  private async nextCrl(m: EntityManager, group: string, type: string, caSerialHex: string | null, nowMs: number, signCrl: CrlSigner): Promise<CrlState> {
+    const previousSerials = (await m.find(PreviousCaCrlEntity, { where: { groupName: group, certificateTypeName: type } })).map((p) => p.caSerialHex);
+    const previous = caSerialHex !== null && previousSerials.includes(caSerialHex);
+    const where = { groupName: group, certificateTypeName: type };
+    const state = previous
+      ? await m.findOne(PreviousCaCrlEntity, { where: { ...where, caSerialHex: caSerialHex! }, lock: this.lockFor() })
+      : await m.findOne(CaStateEntity, { where, lock: this.lockFor() });
     const revoked = await m.find(IssuedCertificateEntity, {
       // An expired certificate may leave the CRL (RFC 5280 §3.3): it cannot be used any more.
-      where: { groupName: group, certificateTypeName: type, revokedAtMs: MoreThan(0), notAfterMs: MoreThan(nowMs) },
+      where: {
+        ...where,
+        revokedAtMs: MoreThan(0),
+        notAfterMs: MoreThan(nowMs),
+        ...(previous ? { issuerSerialHex: caSerialHex! } : previousSerials.length ? { issuerSerialHex: Not(In(previousSerials)) } : {}),
+      },
       order: { revokedAtMs: "ASC" },
     });
     const next = await signCrl(revoked.map(toRow), (state?.crlNumber ?? 0) + 1);
     const columns = { crlNumber: next.crlNumber, crl: next.crlDer.toString("base64"), crlThisUpdateMs: next.thisUpdateMs, crlNextUpdateMs: next.nextUpdateMs };
-    if (state) await m.update(CaStateEntity, { groupName: group, certificateTypeName: type }, columns);
-    else await m.insert(CaStateEntity, { groupName: group, certificateTypeName: type, ...columns });
+    if (previous) await m.update(PreviousCaCrlEntity, { ...where, caSerialHex: caSerialHex! }, columns);
+    else if (state) await m.update(CaStateEntity, where, columns);
+    else await m.insert(CaStateEntity, { ...where, ...columns });
     return next;
   }
 
-  async revoke(serials: string[], reason: string, nowMs: number, signCrl: (group: string, type: string) => CrlSigner, audit: AuditEntry): Promise<IssuedCertificateRow[]> {
+  async revoke(serials: string[], reason: string, nowMs: number, signCrl: (group: string, type: string, caSerialHex: string) => CrlSigner, audit: AuditEntry): Promise<IssuedCertificateRow[]> {
     return this.db.transaction(async (m) => {
       const rows = await m.find(IssuedCertificateEntity, { where: { serialHex: In(serials.map((s) => s.toLowerCase())), revokedAtMs: IsNull() } });
       if (rows.length === 0) return [];
       await m.update(IssuedCertificateEntity, { serialHex: In(rows.map((r) => r.serialHex)) }, { revokedAtMs: nowMs, revocationReason: reason.slice(0, 256) });
       // A revoked certificate's generated key has no use left: wipe it with the revocation.
       await m.update(CertificateRequestEntity, { serialHex: In(rows.map((r) => r.serialHex)) }, { sealedPrivateKey: null, sealedKeyPassword: null });
-      const cas = new Map(rows.map((r) => [`${r.groupName}\u0000${r.certificateTypeName}`, r]));
-      for (const r of cas.values()) await this.nextCrl(m, r.groupName, r.certificateTypeName, nowMs, signCrl(r.groupName, r.certificateTypeName));
+      const cas = new Map(rows.map((r) => [`${r.groupName}\u0000${r.certificateTypeName}\u0000${r.issuerSerialHex}`, r]));
+      for (const r of cas.values()) await this.nextCrl(m, r.groupName, r.certificateTypeName, r.issuerSerialHex, nowMs, signCrl(r.groupName, r.certificateTypeName, r.issuerSerialHex));
       await writeAudit(m, { ...audit, details: `serials=${rows.map((r) => r.serialHex).join(",")}` }, this.clock.nowMs());
       return rows.map((r) => ({ ...toRow(r), revokedAtMs: nowMs, revocationReason: reason }));
     });
@@ -225,9 +264,47 @@ export class CertificateRepository implements CertificateStore {
     return e ? toCrlState(e) : null;
   }
 
-  async resignCrl(group: string, type: string, nowMs: number, signCrl: CrlSigner, audit: AuditEntry): Promise<CrlState> {
+  async previousCrls(group?: string, type?: string): Promise<PreviousCrl[]> {
+    const rows = await this.db.dataSource.manager.find(PreviousCaCrlEntity, {
+      where: { ...(group ? { groupName: group } : {}), ...(type ? { certificateTypeName: type } : {}) },
+      order: { crlThisUpdateMs: "ASC" },
+    });
+    return rows.map((e) => ({ groupName: e.groupName, certificateTypeName: e.certificateTypeName, caSerialHex: e.caSerialHex, ...toCrlState(e) }));
+  }
+
+  async certificatesOfGroup(group: string, type: string): Promise<IssuedCertificateRow[]> {
+    const rows = await this.db.dataSource.manager.find(IssuedCertificateEntity, { where: { groupName: group, certificateTypeName: type } });
+    return rows.map(toRow);
+  }
+
+  async supersede(group: string, type: string, caSerialHex: string, nowMs: number, signCrl: CrlSigner, audit: AuditEntry): Promise<boolean> {
     return this.db.transaction(async (m) => {
-      const next = await this.nextCrl(m, group, type, nowMs, signCrl);
+      const key = { groupName: group, certificateTypeName: type };
+      if (await m.findOne(PreviousCaCrlEntity, { where: { ...key, caSerialHex } })) return false;
+      const current = await m.findOne(CaStateEntity, { where: key, lock: this.lockFor() });
+      // One CRL number sequence for the group's CRLs, whichever CA signs: they share the issuer name.
+      const base = current?.crlNumber ?? 0;
+      const placeholder = { crlNumber: base, crl: "", crlThisUpdateMs: 0, crlNextUpdateMs: 0 };
+      await m.insert(PreviousCaCrlEntity, { ...key, caSerialHex, ...placeholder });
+      const next = await this.nextCrl(m, group, type, caSerialHex, nowMs, signCrl);
+      if (current) await m.update(CaStateEntity, key, { crlNumber: next.crlNumber, crlNextUpdateMs: 0 });
+      await writeAudit(m, { ...audit, details: `${audit.details ?? ""} crlNumber=${next.crlNumber}`.trim() }, this.clock.nowMs());
+      return true;
+    });
+  }
+
+  async retire(group: string, type: string, caSerialHex: string, audit: AuditEntry): Promise<boolean> {
+    return this.db.transaction(async (m) => {
+      const result = await m.delete(PreviousCaCrlEntity, { groupName: group, certificateTypeName: type, caSerialHex });
+      if (!result.affected) return false;
+      await writeAudit(m, audit, this.clock.nowMs());
+      return true;
+    });
+  }
+
+  async resignCrl(group: string, type: string, caSerialHex: string | null, nowMs: number, signCrl: CrlSigner, audit: AuditEntry): Promise<CrlState> {
+    return this.db.transaction(async (m) => {
+      const next = await this.nextCrl(m, group, type, caSerialHex, nowMs, signCrl);
       await writeAudit(m, { ...audit, details: `crlNumber=${next.crlNumber}` }, this.clock.nowMs());
       return next;
     });

@@ -14,16 +14,30 @@ import { IssuedCertificateEntity } from "./entities/issued-certificate-entity";
 import { OnboardingWindowEntity } from "./entities/onboarding-window-entity";
 import { PushJobEntity } from "./entities/push-job-entity";
 import { PushSettingsEntity } from "./entities/push-settings-entity";
+import { PreviousCaCrlEntity } from "./entities/previous-ca-crl-entity";
+import { PushedStateEntity } from "./entities/pushed-state-entity";
 import { UserEntity } from "./entities/user-entity";
 import { InitialSchema1764000000000 } from "./migrations/1764000000000-initial-schema";
 import { CertificateManagement1764100000000 } from "./migrations/1764100000000-certificate-management";
 import { Onboarding1764200000000 } from "./migrations/1764200000000-onboarding";
 import { Push1764400000000 } from "./migrations/1764400000000-push";
 import { Lifecycle1764500000000 } from "./migrations/1764500000000-lifecycle";
+import { Distribution1764510000000 } from "./migrations/1764510000000-distribution";
+import { CaRollover1764520000000 } from "./migrations/1764520000000-ca-rollover";
+import { RenewalPlanning1764600000000 } from "./migrations/1764600000000-renewal-planning";
 
 /** Every entity and migration, in one place so that SQLite and PostgreSQL get the same schema. */
-export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity, CertificateRequestEntity, IssuedCertificateEntity, CaStateEntity, OnboardingWindowEntity, PushSettingsEntity, PushJobEntity];
-export const MIGRATIONS = [InitialSchema1764000000000, CertificateManagement1764100000000, Onboarding1764200000000, Push1764400000000, Lifecycle1764500000000];
+export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity, CertificateRequestEntity, IssuedCertificateEntity, CaStateEntity, OnboardingWindowEntity, PushSettingsEntity, PushJobEntity, PreviousCaCrlEntity, PushedStateEntity];
+export const MIGRATIONS = [
+  InitialSchema1764000000000,
+  CertificateManagement1764100000000,
+  Onboarding1764200000000,
+  Push1764400000000,
+  Lifecycle1764500000000,
+  Distribution1764510000000,
+  CaRollover1764520000000,
+  RenewalPlanning1764600000000,
+];
 
 export type DatabaseKind = "sqlite" | "postgres";
 

@@ -6,6 +6,7 @@ import type { PushJobFilter, PushJobStore } from "../services/push-ports";
 import { writeAudit } from "./audit-writer";
 import type { Database } from "./database";
 import { PushJobEntity } from "./entities/push-job-entity";
+import { recordSucceededPush } from "./pushed-state-repository";
 import { isUniqueViolation } from "./unique-violation";
 
 function toRecord(e: PushJobEntity): PushJobRecord {
@@ -83,6 +84,7 @@ export class PushJobRepository implements PushJobStore {
       if (owner !== null) qb.andWhere("owner = :owner", { owner });
       const result = await qb.execute();
       if (!result.affected) return false;
+      if (change.state === "succeeded") await recordSucceededPush(m, toRecord(await m.findOneOrFail(PushJobEntity, { where: { jobId } })), nowMs);
       if (audit) await writeAudit(m, audit, this.clock.nowMs());
       return true;
     });

@@ -6,6 +6,7 @@ import { writeAudit } from "./audit-writer";
 import { ENTITIES, MIGRATIONS, type Database } from "./database";
 import { CaStateEntity } from "./entities/ca-state-entity";
 import { CounterEntity } from "./entities/counter-entity";
+import { PreviousCaCrlEntity } from "./entities/previous-ca-crl-entity";
 
 /**
  * A logical snapshot of the database: every table of ENTITIES as rows of entity values (property
@@ -186,6 +187,13 @@ async function adjustAfterRestore(m: EntityManager, a: RestoreAdjustments): Prom
     await m.update(
       CaStateEntity,
       { groupName: state.groupName, certificateTypeName: state.certificateTypeName },
+      { crlNumber: Math.max(state.crlNumber, a.crlNumberFloor), crlNextUpdateMs: 0 },
+    );
+  }
+  for (const state of await m.find(PreviousCaCrlEntity)) {
+    await m.update(
+      PreviousCaCrlEntity,
+      { groupName: state.groupName, certificateTypeName: state.certificateTypeName, caSerialHex: state.caSerialHex },
       { crlNumber: Math.max(state.crlNumber, a.crlNumberFloor), crlNextUpdateMs: 0 },
     );
   }

@@ -19,8 +19,8 @@ import {
 import { readTrustList, type TrustListFiles } from "../../src/client/trust-list-reader";
 import type { ApplicationFields } from "../../src/domain/application";
 import type { DirectoryService } from "../../src/services/directory-service";
-import { inspectCertificate } from "./certificates";
 import { splitDerChain } from "../../src/push/device-connector";
+import { inspectCertificate } from "./certificates";
 import { spawnCli, type CliProcess } from "./cli";
 
 /** A device as `simulate --json` lists it. */

@@ -3,43 +3,19 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { queuedJobCreator, type PushJobRecord } from "../../src/domain/push";
+import { queuedJobCreator } from "../../src/domain/push";
 import { openDatabase, type Database } from "../../src/store/database";
 import { PushJobRepository } from "../../src/store/push-job-repository";
 import { PushSettingsRepository } from "../../src/store/push-settings-repository";
 import { AuditRepository } from "../../src/store/audit-repository";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { tempDir } from "../helpers/gds-fixture";
+import { pushJob } from "../helpers/push-jobs";
 
 const clock = { nowMs: () => Date.now() };
 const audit = { actor: "test", action: "PushQueued", subject: "device", outcome: "Good" };
 
-function job(applicationId: string, overrides: Partial<PushJobRecord> = {}): PushJobRecord {
-  const now = Date.now();
-  return {
-    jobId: randomUUID(),
-    applicationId,
-    operation: "all",
-    state: "queued",
-    step: "none",
-    attempts: 0,
-    maxAttempts: 3,
-    lastStatus: null,
-    reason: null,
-    nextAttemptAtMs: now,
-    owner: null,
-    leaseExpiresAtMs: null,
-    requestId: null,
-    issuedSerialHex: null,
-    applyChangesRequired: false,
-    trustListDigest: null,
-    createdBy: "test",
-    createdAtMs: now,
-    updatedAtMs: now,
-    finishedAtMs: null,
-    ...overrides,
-  };
-}
+const job = pushJob;
 
 for (const backend of BACKENDS) {
   describe(`push job queue (${backend})`, () => {

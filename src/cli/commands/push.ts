@@ -1,8 +1,11 @@
 import fs from "node:fs/promises";
 import type { Command } from "commander";
 import { formatApplicationId, parseApplicationId } from "../../domain/application-id";
-import { invalidArgument } from "../../domain/errors";
-import { parsePushOperation, type PushJobRecord, type PushOutcome } from "../../domain/push";
+import type { GdsServices } from "../../app";
+import { repairOperation } from "../../domain/distribution";
+import { GdsError, invalidArgument } from "../../domain/errors";
+import { parsePushOperation, type PushJobRecord, type PushOperation, type PushOutcome } from "../../domain/push";
+import type { DriftReport } from "../../services/drift-detection";
 import type { PushCredentials, PushSettingsView } from "../../services/push-devices";
 import type { PushPlanEntry, QueuedPush } from "../../services/push-service";
 import { enterJsonMode, printJson, readStdin, say } from "../output";
@@ -108,6 +111,36 @@ function printQueued(queued: QueuedPush[]): void {
   say(`${queued.filter((q) => q.jobId).length} job(s) queued for the running GDS, ${queued.filter((q) => !q.jobId).length} device(s) skipped; follow them with \`opcua-gds push jobs --active\``);
 }
 
+const DRIFT_WORDS: Record<DriftReport["state"], string> = { "in-sync": "in sync", drifted: "drifted", unreachable: "unreachable", excluded: "left out" };
+
+function printDrift(reports: DriftReport[], repairs: Map<string, PushOutcome>): void {
+  const rows = [["STATE", "APPLICATION", "ENDPOINT", "WHAT"]];
+  for (const r of reports) {
+    const repair = repairs.get(r.applicationId);
+    const repaired = repair ? (repair.result === "ok" ? `; repaired (${repair.reason})` : `; repair ${repair.result}: ${repair.reason}`) : "";
+    rows.push([DRIFT_WORDS[r.state], r.applicationUri, r.endpointUrl ?? "-", `${r.detail ?? ""}${repaired}`]);
+  }
+  for (const line of table(rows)) say(line);
+  const count = (state: DriftReport["state"]) => reports.filter((r) => r.state === state).length;
+  say(`${count("in-sync")} in sync, ${count("drifted")} drifted, ${count("unreachable")} unreachable, ${count("excluded")} left out, of ${reports.length} push-managed server(s)`);
+}
+
+/** Pushes back what drifted (the operation each device needs), one run per operation. */
+async function repairDrift(s: GdsServices, reports: DriftReport[], timeoutMs: number): Promise<Map<string, PushOutcome>> {
+  const byOperation = new Map<PushOperation, string[]>();
+  for (const r of reports) {
+    if (r.state !== "drifted" || !r.findings.length) continue;
+    const op = repairOperation(r.findings);
+    byOperation.set(op, [...(byOperation.get(op) ?? []), r.applicationId]);
+  }
+  const outcomes = new Map<string, PushOutcome>();
+  for (const [operation, applicationIds] of byOperation) {
+    const run = await s.push.run(cliActor(), { operation, selection: { applicationIds }, concurrency: DEFAULT_CONCURRENCY, timeoutMs, retries: DEFAULT_RETRIES, trustDeviceCertificate: false });
+    for (const o of run) outcomes.set(o.applicationId, o);
+  }
+  return outcomes;
+}
+
 function settingsJson(v: PushSettingsView) {
   return { ...v, applicationId: formatApplicationId(v.applicationId) };
 }
@@ -143,7 +176,7 @@ function jobJson(j: PushJobRecord) {
   };
 }
 
-/** `opcua-gds push cert|trustlist|all|credentials|endpoint|window|auto-renew|show|rejected|jobs`. */
+/** `opcua-gds push cert|trustlist|all|credentials|endpoint|window|auto-renew|show|rejected|drift|jobs`. */
 export function registerPush(program: Command): void {
   const push = program.command("push").description("push certificates and trust lists to OPC UA servers (their ServerConfiguration)");
 
@@ -175,7 +208,7 @@ export function registerPush(program: Command): void {
           // These shape a run in this process; the scheduler runs queued jobs with its own settings.
           const local = (["concurrency", "timeout", "trustDeviceCertificate", "keepKey", "dryRun"] as const).filter((o) => options[o] !== undefined);
           if (local.length) throw invalidArgument(`--queue hands the jobs to the running GDS, whose scheduler runs them with its own settings: drop ${local.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} (pin unknown devices first with \`opcua-gds app trust ID\`)`);
-          const queued = await withServices(options, (s) => s.push.queue(cliActor(), { operation, selection, retries }));
+          const queued = await withServices(options, (s) => s.push.queueRollout(cliActor(), { operation, selection, retries }));
           if (options.json) return printJson({ operation, jobs: queued.map((q) => ({ ...q, applicationId: formatApplicationId(q.applicationId) })) });
           return printQueued(queued);
         }
@@ -297,6 +330,24 @@ export function registerPush(program: Command): void {
       if (result.rejected.length === 0) say("the device has rejected no certificate (or does not keep a list)");
       else for (const line of table([["THUMBPRINT", "APPLICATION URI", "SUBJECT"], ...result.rejected.map((r) => [r.thumbprint, r.applicationUri ?? "-", r.subject])])) say(line);
       if (result.trusted) say(`added ${result.trusted.thumbprint} (${result.trusted.subject}) to the device's trusted certificates`);
+    });
+
+  withDataOptions(push.command("drift [ids...]").description("read back the certificate and trust list of push-managed servers now and compare them with what the GDS pushed"))
+    .option("--repair", "push back what drifted right away (trust list, certificate or both)")
+    .option("--timeout <seconds>", `longest wait for one device (default ${DEFAULT_TIMEOUT_S})`)
+    .option("--json", "print as JSON")
+    .action(async (ids: string[], options: DataOptions & { repair?: boolean; timeout?: string }) => {
+      const timeoutMs = integerOption(options.timeout, "--timeout", 1, 3600, DEFAULT_TIMEOUT_S) * 1000;
+      enterJsonMode();
+      await withServices(options, async (s) => {
+        const reports = await s.drift.check(cliActor(), { applicationIds: ids.length ? ids.map(parseApplicationId) : undefined, repair: false, timeoutMs });
+        if (ids.length && reports.length < new Set(ids).size) throw new GdsError("NotFound", "some of the named applications are not push-managed servers (no push to them has succeeded yet): push to them first");
+        const repairs = options.repair ? await repairDrift(s, reports, timeoutMs) : new Map<string, PushOutcome>();
+        if (options.json) printJson(reports.map((r) => ({ ...r, applicationId: formatApplicationId(r.applicationId), repair: repairs.get(r.applicationId) ? outcomeJson(repairs.get(r.applicationId)!) : null })));
+        else printDrift(reports, repairs);
+        const unresolved = reports.filter((r) => r.state === "unreachable" || (r.state === "drifted" && repairs.get(r.applicationId)?.result !== "ok"));
+        if (unresolved.length) process.exitCode = 1;
+      });
     });
 
   withDataOptions(push.command("jobs").description("list push jobs, newest first"))

@@ -4,7 +4,7 @@ import { withDataOptions, withServices, type DataOptions } from "./common";
 
 /** `opcua-gds status`: one screen that says whether the fleet is healthy. */
 export function registerStatus(program: Command): void {
-  withDataOptions(program.command("status").description("fleet summary: applications, certificates by state, expiring soon, pending requests, CRLs"))
+  withDataOptions(program.command("status").description("fleet summary: applications, certificates by state, expiring soon, pending requests, CRLs, trust-list distribution and drift"))
     .option("--json", "print as JSON")
     .action(async (options: DataOptions) => {
       const status = await withServices(options, (s) => s.fleet.status());
@@ -17,5 +17,12 @@ export function registerStatus(program: Command): void {
       const p = status.pushes;
       say(`pushes                  ${p.succeeded} succeeded, ${p.failed} failed, ${p.active} queued or running; ${p.failingDevices} device(s) whose last push failed${p.failingDevices > 0 ? "  (opcua-gds push jobs)" : ""}`);
       for (const crl of status.crls) say(`CRL ${crl.ca}  number ${crl.crlNumber}, next update ${crl.nextUpdate}`);
+      for (const g of status.trustLists) {
+        const excluded = g.excluded > 0 ? `; ${g.excluded} left out (revoked certificate or no endpoint)` : "";
+        say(`trust list ${g.group}  current on ${g.current} of ${g.servers} push-managed servers${excluded}`);
+        const d = g.drift;
+        const hint = d.drifted + d.unreachable > 0 ? "  (opcua-gds push drift)" : "";
+        say(`drift ${g.group}  ${d.inSync} in sync, ${d.drifted} drifted, ${d.unreachable} unreachable, ${d.unchecked} not checked since the last push${hint}`);
+      }
     });
 }

@@ -4,6 +4,7 @@ import { bigintAsNumber } from "../columns";
 /** A certificate the GDS signed: the row exists before the certificate leaves the GDS. */
 @Entity({ name: "issued_certificates" })
 @Index("ix_issued_certificates_application", ["applicationId", "groupName", "certificateTypeName"])
+@Index("ix_issued_certificates_planning", ["groupName", "certificateTypeName", "applicationId", "notBeforeMs", "notAfterMs", "renewalAtMs", "revokedAtMs", "issuerSerialHex"])
 export class IssuedCertificateEntity {
   /** Serial number, hex, lower case. */
   @PrimaryColumn({ name: "serial", type: "varchar", length: 64 })
