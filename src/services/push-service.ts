@@ -704,8 +704,11 @@ export class PushService {
   private async issue(actor: string, job: PushJobRecord, app: ApplicationRecord, device: DeviceSession, formats: string[], typeId: number, regenerate: boolean, ctx: AttemptContext): Promise<void> {
     // Saved first: a job resumed after a crash during issuance finds the certificate issued for it.
     if (!job.requestId) await this.record(job, ctx, { requestId: randomUUID() });
+    // A crash between signing and recording this step: the certificate exists for the request. A
+    // new CreateSigningRequest would replace the key the device holds for it, so deliver that one.
+    let row = await this.certificates.issuedForRequest(job.requestId!);
+    if (row) return this.record(job, ctx, { step: later(job.step, "certificate-issued"), issuedSerialHex: row.serialHex });
     const key = await this.keySource(device, formats, typeId, regenerate);
-    let row;
     try {
       row = await this.certificates.issueForPush(actor, app.applicationId, job.requestId!, key);
     } catch (e) {

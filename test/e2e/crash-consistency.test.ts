@@ -98,7 +98,7 @@ for (const backend of BACKENDS) {
       assert.ok(atKill.some((j) => j.state !== "succeeded"), "some jobs were unfinished at the kill");
       server = await startServer(args, { env: ROLLOUT_ENV });
       const finished = await rolloutFinished(db, jobIds);
-      assert.deepEqual(finished.filter((j) => j.state !== "succeeded").map((j) => `${j.id} ${j.state} ${j.step}`), []);
+      assert.deepEqual(finished.filter((j) => j.state !== "succeeded").map((j) => `${j.id} ${j.state} ${j.step}: ${j.last_status ?? ""} ${j.reason ?? ""}`), []);
       assert.deepEqual(await rolloutProblems(db, { jobIds, devices, issuedBefore }), []);
     });
   });

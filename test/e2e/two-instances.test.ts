@@ -195,7 +195,7 @@ describe("two instances on one PostgreSQL database (built CLI)", { timeout: 1_50
     process.stderr.write(`killed instance ${acting.name} after ${succeeded} of ${DEVICES} jobs succeeded; ${running} job(s) were running there\n`);
 
     const finished = await rolloutFinished(db, jobIds);
-    assert.deepEqual(finished.filter((j) => j.state !== "succeeded").map((j) => `${j.id} ${j.state} ${j.step}`), []);
+    assert.deepEqual(finished.filter((j) => j.state !== "succeeded").map((j) => `${j.id} ${j.state} ${j.step}: ${j.last_status ?? ""} ${j.reason ?? ""}`), []);
     const taken = await db.all<{ subject: string }>("SELECT subject FROM audit_records WHERE action = 'SchedulerActing' ORDER BY seq DESC LIMIT 1");
     assert.equal(ownerPid(taken[0].subject), survivor.server!.child.pid, `instance ${survivor.name} acts now`);
     const resumed = finished.filter((j) => j.attempts > 1).length;

@@ -22,6 +22,8 @@ export interface StoredJob {
   attempts: number;
   owner: string | null;
   issued_serial: string | null;
+  reason: string | null;
+  last_status: string | null;
   created_by: string;
   created_at: number;
 }
@@ -40,7 +42,7 @@ function quoted(values: string[]): string {
 
 /** The jobs `ids` as stored. */
 export async function storedJobs(db: Inspector, ids: string[]): Promise<StoredJob[]> {
-  const rows = await db.all<StoredJob>(`SELECT id, application_id, state, step, attempts, owner, issued_serial, created_by, created_at FROM push_jobs WHERE id IN (${quoted(ids)})`);
+  const rows = await db.all<StoredJob>(`SELECT id, application_id, state, step, attempts, owner, issued_serial, reason, last_status, created_by, created_at FROM push_jobs WHERE id IN (${quoted(ids)})`);
   return rows.map((r) => ({ ...r, attempts: Number(r.attempts), created_at: Number(r.created_at) }));
 }
 
@@ -126,7 +128,7 @@ export async function rolloutProblems(db: Inspector, o: { jobIds: string[]; devi
   const problems: string[] = [];
   const jobs = await storedJobs(db, o.jobIds);
   if (jobs.length !== o.devices.length) problems.push(`${jobs.length} jobs stored for ${o.devices.length} devices`);
-  for (const j of jobs) if (j.state !== "succeeded") problems.push(`job ${j.id} is ${j.state} at step ${j.step}`);
+  for (const j of jobs) if (j.state !== "succeeded") problems.push(`job ${j.id} is ${j.state} at step ${j.step}: ${j.last_status ?? ""} ${j.reason ?? ""}`);
   const since = Math.min(...jobs.map((j) => j.created_at));
   const later = await db.all<{ application_id: string; n: string | number }>(`SELECT application_id, COUNT(*) AS n FROM push_jobs WHERE created_at >= ${since} GROUP BY application_id`);
   for (const r of later) if (Number(r.n) !== 1) problems.push(`application ${r.application_id} has ${r.n} push jobs since the rollout was queued`);
