@@ -708,6 +708,16 @@ export class PushService {
     // new CreateSigningRequest would replace the key the device holds for it, so deliver that one.
     let row = await this.certificates.issuedForRequest(job.requestId!);
     if (row) return this.record(job, ctx, { step: later(job.step, "certificate-issued"), issuedSerialHex: row.serialHex });
+    // A crash after the request was stored but before it was signed: its CSR names a key the device
+    // no longer holds as pending once it makes a new one, so that request is dropped for a new one.
+    const stale = await this.certificates.getRequest(job.requestId!).catch((e: unknown) => {
+      if (isGdsError(e, "NotFound")) return null;
+      throw e;
+    });
+    if (stale) {
+      if (stale.state === "New") await this.certificates.rejectRequest(`push (${actor})`, stale.requestId, `superseded: job ${job.jobId} resumed after an interruption and asks the device for a new request`);
+      await this.record(job, ctx, { requestId: randomUUID() });
+    }
     const key = await this.keySource(device, formats, typeId, regenerate);
     try {
       row = await this.certificates.issueForPush(actor, app.applicationId, job.requestId!, key);
