@@ -87,6 +87,18 @@ export interface PushJobRecord {
   finishedAtMs: number | null;
 }
 
+/**
+ * Jobs handed to the running GDS (`opcua-gds push ... --queue`) are created by "queue:ACTOR": the
+ * acting scheduler's job runner takes them at once, like its own, where a job of an interactive
+ * run is taken over only once that run has had time to claim it and evidently died.
+ */
+export const QUEUED_JOB_CREATOR_PREFIX = "queue:";
+
+/** The creator of a job `actor` hands to the running GDS. */
+export function queuedJobCreator(actor: string): string {
+  return `${QUEUED_JOB_CREATOR_PREFIX}${actor}`;
+}
+
 /** Back-off between attempts of one job. */
 export interface RetryPolicy {
   /** Delay before the second attempt; each later one doubles it. */

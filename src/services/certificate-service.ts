@@ -730,6 +730,12 @@ export class CertificateService {
     return this.issue(requestId, decidedBy, { request, ...known });
   }
 
+  /** The certificate already issued for a push's request, or null while none is. */
+  async issuedForRequest(requestId: string): Promise<IssuedCertificateRow | null> {
+    const request = await this.store.getRequest(requestId);
+    return request?.serialHex ? this.store.certificate(request.serialHex) : null;
+  }
+
   /**
    * What a push sends in UpdateCertificate for an issued push request: the certificate, the issuer
    * chain, and the generated private key (unencrypted: UpdateCertificate has no password) when the
@@ -737,7 +743,7 @@ export class CertificateService {
    */
   async pushDelivery(requestId: string): Promise<FinishedRequest & { privateKeyFormat: "PFX" | "PEM" | null }> {
     const request = await this.store.getRequest(requestId);
-    const row = request?.serialHex ? await this.store.certificate(request.serialHex) : null;
+    const row = await this.issuedForRequest(requestId);
     if (!request || !row) throw new GdsError("NotFound", `no issued certificate for request ${requestId}`);
     const chain = await this.issuerChain(row);
     let privateKey: Buffer | null = null;

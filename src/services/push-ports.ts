@@ -69,8 +69,9 @@ export interface PushJobStore {
   list(filter: PushJobFilter): Promise<PushJobRecord[]>;
   /**
    * Jobs a job runner may claim now, earliest due first: queued and due, or running under an
-   * expired lease. Jobs created by someone other than `ownCreator` only once they have been due for
-   * `takeoverAfterMs` (their own run claims them within moments while it lives).
+   * expired lease. Jobs created by someone other than `ownCreator`, and not handed to the running
+   * GDS (queuedJobCreator), only once they have been due for `takeoverAfterMs` (their own run
+   * claims them within moments while it lives).
    */
   due(nowMs: number, ownCreator: string, takeoverAfterMs: number, limit: number): Promise<PushJobRecord[]>;
   /**

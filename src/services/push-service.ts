@@ -10,6 +10,7 @@ import {
   DEFAULT_RETRY_POLICY,
   PushFailure,
   hasReached,
+  queuedJobCreator,
   replacesCertificate,
   retryDelayMs,
   trustListDigest,
@@ -113,6 +114,23 @@ export interface QueuedRenewal {
   reason: RenewalReason;
   /** When the job may start (later than now when the device's maintenance window is closed). */
   notBeforeMs: number;
+}
+
+/** Options of `opcua-gds push ... --queue`: jobs handed to the running GDS's scheduler. */
+export interface PushQueueOptions {
+  operation: PushOperation;
+  selection: PushSelection;
+  /** Attempts after the first one, with exponential back-off, for failures that waiting can cure. */
+  retries: number;
+}
+
+/** What `queue` did for one device: the job the scheduler will run, or why there is none. */
+export interface QueuedPush {
+  applicationId: string;
+  applicationUri: string;
+  jobId: string | null;
+  /** Null when queued; otherwise why the device got no job. */
+  skip: string | null;
 }
 
 /** One entry of a dry run: what a push would do to one device. */
@@ -284,6 +302,26 @@ export class PushService {
     return refreshAfter && writesTrustList(options.operation) && !options.signal?.aborted ? this.refreshStaleTrustLists(actor, options, outcomes) : outcomes;
   }
 
+  /**
+   * Hands a rollout to the running GDS(s): creates a job per selected device (or adopts its
+   * interrupted one) and returns at once. The acting instance's scheduler runs them like its own
+   * jobs, from its next tick (see queuedJobCreator); `push jobs` shows their progress.
+   */
+  async queueRollout(actor: string, options: PushQueueOptions): Promise<QueuedPush[]> {
+    if (!Number.isInteger(options.retries) || options.retries < 0 || options.retries > 20) throw invalidArgument("--retries must be from 0 to 20");
+    const out: QueuedPush[] = [];
+    for (const { app, endpointUrl, skip } of await this.candidates(options.selection)) {
+      const entry = { applicationId: app.applicationId, applicationUri: app.applicationUri };
+      if (skip || !endpointUrl) {
+        out.push({ ...entry, jobId: null, skip: skip ?? "no endpoint" });
+        continue;
+      }
+      const job = await this.enqueue(actor, app, { operation: options.operation, retries: options.retries, createdBy: queuedJobCreator(actor), why: "queued for the running GDS" });
+      out.push(typeof job === "string" ? { ...entry, jobId: null, skip: job } : { ...entry, jobId: job.jobId, skip: null });
+    }
+    return out;
+  }
+
   // ---- scheduled work (the lifecycle scheduler) -----------------------------------------------
 
   /**
@@ -430,7 +468,7 @@ export class PushService {
     return pushAudit(actor, "PushQueued", app, `job=${job.jobId} operation=${job.operation}${why ? `: ${why}` : ""}`);
   }
 
-  private newJob(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string }): PushJobRecord {
+  private newJob(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string; createdBy?: string }): PushJobRecord {
     const now = this.clock.nowMs();
     return {
       jobId: randomUUID(),
@@ -449,7 +487,7 @@ export class PushService {
       issuedSerialHex: null,
       applyChangesRequired: false,
       trustListDigest: null,
-      createdBy: actor,
+      createdBy: options.createdBy ?? actor,
       createdAtMs: now,
       updatedAtMs: now,
       finishedAtMs: null,
@@ -457,7 +495,7 @@ export class PushService {
   }
 
   /** Creates the device's job, or adopts its interrupted one; a string says why the device is skipped. */
-  private async enqueue(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string }): Promise<PushJobRecord | string> {
+  private async enqueue(actor: string, app: ApplicationRecord, options: { operation: PushOperation; retries: number; notBeforeMs?: number; why?: string; createdBy?: string }): Promise<PushJobRecord | string> {
     const now = this.clock.nowMs();
     const fresh = this.newJob(actor, app, options);
     const { job, created } = await this.jobs.enqueue(fresh, this.queuedAudit(actor, app, fresh, options.why));
@@ -468,6 +506,8 @@ export class PushService {
     // An interrupted job: resume it from its step. Its operation changes only if it has not begun.
     const change: Partial<PushJobRecord> = { maxAttempts: job.attempts + options.retries + 1, nextAttemptAtMs: now };
     if (job.step === "none") change.operation = options.operation;
+    // Handed to the running GDS: its scheduler resumes the job at once instead of after the takeover delay.
+    if (options.createdBy) change.createdBy = options.createdBy;
     await this.jobs.update(job.jobId, null, change, now, pushAudit(actor, "PushResumed", app, `job=${job.jobId} step=${job.step} operation=${change.operation ?? job.operation}`));
     return { ...job, ...change };
   }
@@ -664,8 +704,21 @@ export class PushService {
   private async issue(actor: string, job: PushJobRecord, app: ApplicationRecord, device: DeviceSession, formats: string[], typeId: number, regenerate: boolean, ctx: AttemptContext): Promise<void> {
     // Saved first: a job resumed after a crash during issuance finds the certificate issued for it.
     if (!job.requestId) await this.record(job, ctx, { requestId: randomUUID() });
+    // A crash between signing and recording this step: the certificate exists for the request. A
+    // new CreateSigningRequest would replace the key the device holds for it, so deliver that one.
+    let row = await this.certificates.issuedForRequest(job.requestId!);
+    if (row) return this.record(job, ctx, { step: later(job.step, "certificate-issued"), issuedSerialHex: row.serialHex });
+    // A crash after the request was stored but before it was signed: its CSR names a key the device
+    // no longer holds as pending once it makes a new one, so that request is dropped for a new one.
+    const stale = await this.certificates.getRequest(job.requestId!).catch((e: unknown) => {
+      if (isGdsError(e, "NotFound")) return null;
+      throw e;
+    });
+    if (stale) {
+      if (stale.state === "New") await this.certificates.rejectRequest(`push (${actor})`, stale.requestId, `superseded: job ${job.jobId} resumed after an interruption and asks the device for a new request`);
+      await this.record(job, ctx, { requestId: randomUUID() });
+    }
     const key = await this.keySource(device, formats, typeId, regenerate);
-    let row;
     try {
       row = await this.certificates.issueForPush(actor, app.applicationId, job.requestId!, key);
     } catch (e) {

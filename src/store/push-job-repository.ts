@@ -1,6 +1,6 @@
 import { In, type EntityManager } from "typeorm";
 import type { Clock } from "../domain/clock";
-import { parsePushStep, type PushJobRecord, type PushJobState, type PushOperation } from "../domain/push";
+import { QUEUED_JOB_CREATOR_PREFIX, parsePushStep, type PushJobRecord, type PushJobState, type PushOperation } from "../domain/push";
 import type { AuditEntry } from "../services/ports";
 import type { PushJobFilter, PushJobStore } from "../services/push-ports";
 import { writeAudit } from "./audit-writer";
@@ -109,8 +109,9 @@ export class PushJobRepository implements PushJobStore {
     const rows = await this.db.dataSource.manager
       .createQueryBuilder(PushJobEntity, "j")
       .where(
-        "((j.state = 'queued' AND (j.next_attempt_at <= :takeover OR (j.created_by = :own AND j.next_attempt_at <= :now))) OR (j.state = 'running' AND (j.lease_expires_at < :takeover OR (j.created_by = :own AND j.lease_expires_at < :now))))",
-        { now: nowMs, takeover, own: ownCreator },
+        "((j.state = 'queued' AND (j.next_attempt_at <= :takeover OR ((j.created_by = :own OR j.created_by LIKE :queued) AND j.next_attempt_at <= :now))) OR (j.state = 'running' AND (j.lease_expires_at < :takeover OR ((j.created_by = :own OR j.created_by LIKE :queued) AND j.lease_expires_at < :now))))",
+        // The prefix has no wildcard characters of LIKE: it matches itself only.
+        { now: nowMs, takeover, own: ownCreator, queued: `${QUEUED_JOB_CREATOR_PREFIX}%` },
       )
       .orderBy("j.next_attempt_at", "ASC")
       .addOrderBy("j.created_at", "ASC")

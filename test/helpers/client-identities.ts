@@ -28,12 +28,12 @@ async function writeIdentity(dir: string, name: string, certificate: Buffer, key
 }
 
 /** Registers client application `n` with `gds` (as admin) and has a certificate issued to it. */
-export async function issuedClient(gds: TestGds, dir: string, n: string): Promise<ClientIdentity & { serial: string }> {
+export async function issuedClient(gds: Pick<TestGds, "endpointUrl" | "caCertificateFile">, dir: string, n: string): Promise<ClientIdentity & { serial: string; applicationId: string; certificate: Buffer }> {
   const client = await GdsClient.connect({ endpointUrl: gds.endpointUrl, gdsTrust: { certificates: [await fs.readFile(gds.caCertificateFile)] }, user: { userName: "admin", password: ADMIN_PASSWORD } });
   try {
     const { record } = await client.ensureRegistered(clientRecord(n));
     const issued = await client.requestCertificate(record);
-    return { ...(await writeIdentity(dir, n, issued.certificate.der, issued.privateKey, record.applicationUri)), serial: issued.certificate.serialNumber };
+    return { ...(await writeIdentity(dir, n, issued.certificate.der, issued.privateKey, record.applicationUri)), serial: issued.certificate.serialNumber, applicationId: record.applicationId, certificate: issued.certificate.der };
   } finally {
     await client.close();
   }
@@ -58,7 +58,7 @@ const SIGN_AND_ENCRYPT_ONCE = {
  * True when a SignAndEncrypt session with `endpointUrl` opens with `identity`; the client trusts
  * `gds`'s CA and CRL (the server's certificate is verified for real).
  */
-export async function sessionOpens(endpointUrl: string, identity: ClientIdentity, gds: TestGds): Promise<boolean> {
+export async function sessionOpens(endpointUrl: string, identity: ClientIdentity, gds: Pick<TestGds, "caCertificateFile" | "caCrlFile">): Promise<boolean> {
   const pki = await tempDir("client-of-server");
   await fs.mkdir(path.join(pki, "trusted", "certs"), { recursive: true });
   await fs.mkdir(path.join(pki, "trusted", "crl"), { recursive: true });

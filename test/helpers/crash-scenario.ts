@@ -75,13 +75,13 @@ function crlSerials(pem: string): Set<string> {
 }
 
 /** Reads rows of the database after the run, on either backend. */
-interface Inspector {
+export interface Inspector {
   all<T>(sql: string): Promise<T[]>;
   integrity(): Promise<string>;
   close(): Promise<void>;
 }
 
-async function inspector(backend: Backend, dataDir: string, url: string | undefined): Promise<Inspector> {
+export async function inspector(backend: Backend, dataDir: string, url: string | undefined): Promise<Inspector> {
   if (backend === "sqlite") {
     const db = new Sqlite(path.join(dataDir, "gds.sqlite"));
     return {

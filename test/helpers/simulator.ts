@@ -17,6 +17,7 @@ import {
   type NodeId,
 } from "node-opcua";
 import { readTrustList, type TrustListFiles } from "../../src/client/trust-list-reader";
+import type { ApplicationFields } from "../../src/domain/application";
 import type { DirectoryService } from "../../src/services/directory-service";
 import { splitDerChain } from "../../src/push/device-connector";
 import { inspectCertificate } from "./certificates";
@@ -178,19 +179,24 @@ export async function readDeviceTrustList(endpointUrl: string, gdsDataDir: strin
 }
 
 /**
- * Registers a simulated device as an engineer would: DiscoveryUrls for the host names its own
- * certificate names (the GDS signs only names the registration allows). Returns its ApplicationId.
+ * The registration of a simulated device as an engineer would write it: DiscoveryUrls for the host
+ * names its own certificate names (the GDS signs only names the registration allows).
  */
-export async function registerSimulatedDevice(directory: DirectoryService, device: SimDevice): Promise<string> {
+export async function simulatedDeviceRecord(device: SimDevice): Promise<ApplicationFields> {
   const own = inspectCertificate(await presentedCertificate(device.endpointUrl));
   const port = new URL(device.endpointUrl.replace("opc.tcp:", "http:")).port;
   const hosts = [...own.ipAddresses, ...own.dnsNames].map((h) => `opc.tcp://${h.includes(":") ? `[${h}]` : h}:${port}`);
-  return directory.registerApplication("test", {
+  return {
     applicationUri: device.applicationUri,
     applicationType: 0,
     applicationNames: [{ locale: "en", text: `Simulated device ${device.index}` }],
     productUri: "urn:opcua-gds:simulator",
     discoveryUrls: [...new Set([device.endpointUrl, ...hosts])],
     serverCapabilities: [],
-  });
+  };
+}
+
+/** Registers a simulated device (simulatedDeviceRecord) in process. Returns its ApplicationId. */
+export async function registerSimulatedDevice(directory: DirectoryService, device: SimDevice): Promise<string> {
+  return directory.registerApplication("test", await simulatedDeviceRecord(device));
 }

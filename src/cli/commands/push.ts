@@ -7,7 +7,7 @@ import { GdsError, invalidArgument } from "../../domain/errors";
 import { parsePushOperation, type PushJobRecord, type PushOperation, type PushOutcome } from "../../domain/push";
 import type { DriftReport } from "../../services/drift-detection";
 import type { PushCredentials, PushSettingsView } from "../../services/push-devices";
-import type { PushPlanEntry } from "../../services/push-service";
+import type { PushPlanEntry, QueuedPush } from "../../services/push-service";
 import { enterJsonMode, printJson, readStdin, say } from "../output";
 import { cliActor, integerOption, readCertificateFile, withDataOptions, withServices, type DataOptions } from "./common";
 
@@ -20,6 +20,7 @@ interface RunOptions extends DataOptions {
   dryRun?: boolean;
   trustDeviceCertificate?: boolean;
   keepKey?: boolean;
+  queue?: boolean;
 }
 
 const DEFAULT_CONCURRENCY = 16;
@@ -102,6 +103,12 @@ function printPlan(plan: PushPlanEntry[]): void {
   }
   for (const line of table(rows)) say(line);
   say(`dry run: ${plan.filter((p) => !p.skip).length} device(s) would be pushed, ${plan.filter((p) => p.skip).length} skipped; nothing was changed`);
+}
+
+function printQueued(queued: QueuedPush[]): void {
+  const rows = [["APPLICATION", "JOB", "NOTE"], ...queued.map((q) => [q.applicationUri, q.jobId ?? "-", q.skip ?? "queued"])];
+  for (const line of table(rows)) say(line);
+  say(`${queued.filter((q) => q.jobId).length} job(s) queued for the running GDS, ${queued.filter((q) => !q.jobId).length} device(s) skipped; follow them with \`opcua-gds push jobs --active\``);
 }
 
 const DRIFT_WORDS: Record<DriftReport["state"], string> = { "in-sync": "in sync", drifted: "drifted", unreachable: "unreachable", excluded: "left out" };
@@ -187,6 +194,7 @@ export function registerPush(program: Command): void {
       .option("--dry-run", "show what would be pushed to whom, without connecting")
       .option("--trust-device-certificate", "pin the certificate an unknown device presents now (you have checked its thumbprint)")
       .option("--keep-key", "let devices keep their key pair (CreateSigningRequest without RegeneratePrivateKey); default: a new key pair")
+      .option("--queue", "hand the jobs to the running GDS (its scheduler runs them) and return at once; follow them with `push jobs`")
       .option("--json", "print the outcomes as JSON")
       .action(async (ids: string[], options: RunOptions) => {
         const operation = parsePushOperation(name);
@@ -196,6 +204,14 @@ export function registerPush(program: Command): void {
         const retries = integerOption(options.retries, "--retries", 0, 20, DEFAULT_RETRIES);
         if (ids.length && options.all) throw invalidArgument("name applications or give --all, not both");
         if (!ids.length && !options.all && !options.filter) throw invalidArgument("name applications (ns=1;g=...), or give --all or --filter PATTERN");
+        if (options.queue) {
+          // These shape a run in this process; the scheduler runs queued jobs with its own settings.
+          const local = (["concurrency", "timeout", "trustDeviceCertificate", "keepKey", "dryRun"] as const).filter((o) => options[o] !== undefined);
+          if (local.length) throw invalidArgument(`--queue hands the jobs to the running GDS, whose scheduler runs them with its own settings: drop ${local.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} (pin unknown devices first with \`opcua-gds app trust ID\`)`);
+          const queued = await withServices(options, (s) => s.push.queueRollout(cliActor(), { operation, selection, retries }));
+          if (options.json) return printJson({ operation, jobs: queued.map((q) => ({ ...q, applicationId: formatApplicationId(q.applicationId) })) });
+          return printQueued(queued);
+        }
         // node-opcua prints warnings with console.log: stdout keeps only the outcomes.
         enterJsonMode();
         await withServices(options, async (s) => {
