@@ -47,8 +47,8 @@ interface BackendFigures {
   due: number;
   planSeconds: number;
   planRuns: number[];
-  countSeconds: number;
-  ratioToCount: number;
+  readAllSeconds: number;
+  ratioToReadAll: number;
   verified: boolean;
 }
 
@@ -84,8 +84,8 @@ async function runBackend(backend: Backend, options: Options): Promise<BackendFi
         const kind = kindOf(i);
         if (kind !== "fine") expected.add(applicationId);
         const base = { applicationId, applicationUri: `urn:plant:device${i}`, groupName: GROUP, certificateTypeName: TYPE, requestId: null, revocationReason: null, der };
-        // Replaced 200 days ago by the current one; valid for 165 more days.
-        rows.push({ ...base, serialHex: randomBytes(16).toString("hex"), thumbprint: randomBytes(20).toString("hex"), issuerSerialHex: caSerial, notBeforeMs: now - 365 * DAY + 165 * DAY - 200 * DAY, notAfterMs: now + 165 * DAY - 200 * DAY + 200 * DAY, renewalAtMs: now - 200 * DAY, revokedAtMs: null });
+        // Issued 320 days ago (before any current one), renewal time passed; still valid for 45 days.
+        rows.push({ ...base, serialHex: randomBytes(16).toString("hex"), thumbprint: randomBytes(20).toString("hex"), issuerSerialHex: caSerial, notBeforeMs: now - 320 * DAY, notAfterMs: now + 45 * DAY, renewalAtMs: now - 77 * DAY, revokedAtMs: null });
         const issued = now - (kind === "due" ? 300 : 100) * DAY;
         rows.push({
           ...base,
@@ -113,18 +113,18 @@ async function runBackend(backend: Backend, options: Options): Promise<BackendFi
       due = await services.certificates.renewalCandidates(GROUP, TYPE, ids);
       planRuns.push((performance.now() - t) / 1000);
     }
-    const countRuns: number[] = [];
+    const readAllRuns: number[] = [];
     for (let rep = 0; rep < REPEATS; rep++) {
       const t = performance.now();
       // What a planner that reads every row would start with.
       await ds.query("SELECT application_id, not_before, not_after, renewal_at, revoked_at, issuer_serial FROM issued_certificates");
-      countRuns.push((performance.now() - t) / 1000);
+      readAllRuns.push((performance.now() - t) / 1000);
     }
     const verified = due.length === expected.size && due.every((id) => expected.has(id));
     if (!verified) throw new Error(`planning found ${due.length} applications due, ${expected.size} were made due`);
     await shutDown(run);
     const planSeconds = median(planRuns);
-    const countSeconds = median(countRuns);
+    const readAllSeconds = median(readAllRuns);
     return {
       backend,
       rows: apps * 2,
@@ -132,8 +132,8 @@ async function runBackend(backend: Backend, options: Options): Promise<BackendFi
       due: due.length,
       planSeconds: round(planSeconds, 3),
       planRuns: planRuns.map((s) => round(s, 3)),
-      countSeconds: round(countSeconds, 3),
-      ratioToCount: round(planSeconds / countSeconds, 2),
+      readAllSeconds: round(readAllSeconds, 3),
+      ratioToReadAll: round(planSeconds / readAllSeconds, 2),
       verified,
     };
   });
@@ -170,8 +170,8 @@ function table(results: BackendFigures[], rows: number): string {
     ["applications due found (verified against the made-due set)", (r) => `${r.due} (${r.verified ? "exact" : "WRONG"})`],
     [`renewal planning over ${rows} rows, s (median of ${REPEATS})`, (r) => `${r.planSeconds}`],
     ["  runs", (r) => r.planRuns.join(", ")],
-    ["baseline: reading the planning columns of every row, s", (r) => `${r.countSeconds}`],
-    ["  ratio planning / reading every row", (r) => `${r.ratioToCount}`],
+    ["baseline: reading the planning columns of every row, s", (r) => `${r.readAllSeconds}`],
+    ["  ratio planning / reading every row", (r) => `${r.ratioToReadAll}`],
     [`target <= ${TARGET_SECONDS} s`, (r) => (r.planSeconds <= TARGET_SECONDS ? "met" : "NOT met")],
   ];
   return renderTable(results, lines);
