@@ -7,7 +7,7 @@
  *
  * The table is filled by bulk INSERTs (not timed): rows/2 applications with two unexpired
  * certificates each, as a fleet looks a little after a renewal round: the replaced one (renewal time
- * passed, still valid) and the current one. Among the current ones 1 % have reached their renewal
+ * passed, still valid, superseded) and the current one. Among the current ones 1 % have reached their renewal
  * time, 0.2 % are revoked and 0.2 % were signed by a former CA. Every row carries a DER-sized base64
  * text, so a plan that reads rows pays what it would in the field. Baseline in the same run:
  * reading the planning columns of every row (what a planner in JavaScript would start with). The answer is checked against the applications made due.
@@ -85,10 +85,11 @@ async function runBackend(backend: Backend, options: Options): Promise<BackendFi
         if (kind !== "fine") expected.add(applicationId);
         const base = { applicationId, applicationUri: `urn:plant:device${i}`, groupName: GROUP, certificateTypeName: TYPE, requestId: null, revocationReason: null, der };
         // Issued 320 days ago (before any current one), renewal time passed; still valid for 45 days.
-        rows.push({ ...base, serialHex: randomBytes(16).toString("hex"), thumbprint: randomBytes(20).toString("hex"), issuerSerialHex: caSerial, notBeforeMs: now - 320 * DAY, notAfterMs: now + 45 * DAY, renewalAtMs: now - 77 * DAY, revokedAtMs: null });
+        rows.push({ ...base, superseded: true, serialHex: randomBytes(16).toString("hex"), thumbprint: randomBytes(20).toString("hex"), issuerSerialHex: caSerial, notBeforeMs: now - 320 * DAY, notAfterMs: now + 45 * DAY, renewalAtMs: now - 77 * DAY, revokedAtMs: null });
         const issued = now - (kind === "due" ? 300 : 100) * DAY;
         rows.push({
           ...base,
+          superseded: false,
           serialHex: randomBytes(16).toString("hex"),
           thumbprint: randomBytes(20).toString("hex"),
           issuerSerialHex: kind === "old-ca" ? "0badca" : caSerial,
@@ -140,6 +141,7 @@ async function runBackend(backend: Backend, options: Options): Promise<BackendFi
 }
 
 const COLUMNS: Array<[string, keyof IssuedCertificateEntity]> = [
+  ["superseded", "superseded"],
   ["serial", "serialHex"],
   ["thumbprint", "thumbprint"],
   ["application_id", "applicationId"],
@@ -160,7 +162,8 @@ const COLUMNS: Array<[string, keyof IssuedCertificateEntity]> = [
 async function insertRows(ds: { query(sql: string, params: unknown[]): Promise<unknown> }, backend: Backend, rows: Partial<IssuedCertificateEntity>[]): Promise<void> {
   let n = 0;
   const values = rows.map(() => `(${COLUMNS.map(() => (backend === "postgres" ? `$${++n}` : "?")).join(", ")})`);
-  const params = rows.flatMap((r) => COLUMNS.map(([, key]) => r[key] ?? null));
+  // better-sqlite3 binds no booleans.
+  const params = rows.flatMap((r) => COLUMNS.map(([, key]) => (typeof r[key] === "boolean" && backend === "sqlite" ? Number(r[key]) : (r[key] ?? null))));
   await ds.query(`INSERT INTO issued_certificates (${COLUMNS.map(([c]) => c).join(", ")}) VALUES ${values.join(", ")}`, params);
 }
 

@@ -28,7 +28,7 @@ import { ExportService } from "./services/export-service";
 import { LoginGuard } from "./services/login-guard";
 import { OnboardingService } from "./services/onboarding-service";
 import { PushDevices } from "./services/push-devices";
-import { PushService, type PushPolicy, type StepHook } from "./services/push-service";
+import { DEFAULT_PUSH_POLICY, PushService, type PushPolicy, type StepHook } from "./services/push-service";
 import { DriftDetection, DEFAULT_DRIFT_OPTIONS } from "./services/drift-detection";
 import { TrustListDistribution } from "./services/trust-list-distribution";
 import type { DeviceConnector } from "./services/push-ports";
@@ -143,11 +143,12 @@ export async function openServices(config: GdsConfig, clock: Clock = systemClock
   const pushJobs = new PushJobRepository(db, clock);
   const push = new PushService(applications, certificates, pushJobs, devices, clock, {
     instanceId: options.push?.instanceId ?? `${os.hostname()}/${process.pid}/${randomBytes(3).toString("hex")}`,
-    policy: options.push?.policy,
+    // A dead run's jobs wait out the push timeout plus this margin: half the timeout, at most 30 s.
+    policy: options.push?.policy ?? { ...DEFAULT_PUSH_POLICY, leaseMarginMs: Math.min(DEFAULT_PUSH_POLICY.leaseMarginMs, config.scheduledPush.timeoutMs / 2) },
     afterStep: options.push?.afterStep,
   });
   const pushed = new PushedStateRepository(db, clock);
-  const distribution = new TrustListDistribution(applications, certificates, devices, push, pushJobs, pushed);
+  const distribution = new TrustListDistribution(applications, certificates, devices, push, pushJobs, pushed, config.distribution.intervalMs);
   const drift = new DriftDetection(distribution, devices, certificates, push, pushed, clock, { ...DEFAULT_DRIFT_OPTIONS, policy: config.distribution.driftPolicy });
   return {
     config,
@@ -282,6 +283,15 @@ function lifecycleTasks(services: GdsServices, intervalMs: number, pushOptions: 
   ];
 }
 
+/**
+ * The scheduler's push settings from the configuration: a job abandoned by a dead run is taken over
+ * once it has been due as long as one attempt may take.
+ */
+function scheduledPushOptions(config: GdsConfig): Partial<PushTaskOptions> {
+  const { timeoutMs, concurrency } = config.scheduledPush;
+  return { timeoutMs, concurrency, takeoverAfterMs: timeoutMs };
+}
+
 /** The CA rollover check (the GDS's own certificate moving last, retirement of old CAs), by the acting instance. */
 function caRolloverTask(services: GdsServices): LifecycleTask {
   return {
@@ -399,7 +409,7 @@ export async function startGds(
         onLeadershipChange: (acting) =>
           services.audit.append({ actor: SCHEDULER_ACTOR, action: acting ? "SchedulerActing" : "SchedulerStoppedActing", subject: instanceId, outcome: "Good" }),
       });
-      for (const task of lifecycleTasks(services, config.schedulerIntervalMs, { ...DEFAULT_PUSH_TASK_OPTIONS, ...options.pushTasks })) scheduler.register(task);
+      for (const task of lifecycleTasks(services, config.schedulerIntervalMs, { ...DEFAULT_PUSH_TASK_OPTIONS, ...scheduledPushOptions(config), ...options.pushTasks })) scheduler.register(task);
       scheduler.start();
     }
     return {

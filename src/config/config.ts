@@ -114,6 +114,13 @@ export interface GdsConfig {
    * the default, or `report`). Both run in the lifecycle scheduler.
    */
   distribution: { intervalMs: number; driftIntervalMs: number | null; driftPolicy: DriftPolicy };
+  /**
+   * How the scheduler of `start` runs push jobs (renewals, trust-list distribution, rollouts handed
+   * over with `push --queue`): the longest attempt on one device (`OPCUA_GDS_PUSH_TIMEOUT`, a
+   * duration, default 60s) and how many devices at once (`OPCUA_GDS_PUSH_CONCURRENCY`, default 8).
+   * The timeout also bounds how long a job claimed by an instance that died stays with it.
+   */
+  scheduledPush: { timeoutMs: number; concurrency: number };
 }
 
 /** Where CA keys live when they are kept in a PKCS#11 token. */
@@ -328,6 +335,10 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
       intervalMs: durationSetting("OPCUA_GDS_DISTRIBUTION_INTERVAL", env.OPCUA_GDS_DISTRIBUTION_INTERVAL, 30_000, { minMs: 1000, maxMs: 86_400_000, offAllowed: false })!,
       driftIntervalMs: durationSetting("OPCUA_GDS_DRIFT_INTERVAL", env.OPCUA_GDS_DRIFT_INTERVAL, 3_600_000, { minMs: 10_000, maxMs: 7 * 86_400_000, offAllowed: true }),
       driftPolicy: parseDriftPolicy(env.OPCUA_GDS_DRIFT_REPAIR),
+    },
+    scheduledPush: {
+      timeoutMs: durationSetting("OPCUA_GDS_PUSH_TIMEOUT", env.OPCUA_GDS_PUSH_TIMEOUT, 60_000, { minMs: 1000, maxMs: 3_600_000, offAllowed: false })!,
+      concurrency: integerSetting(env, "OPCUA_GDS_PUSH_CONCURRENCY", 8, 1, 256),
     },
   };
 }

@@ -77,10 +77,15 @@ export class DriftDetection {
     return reports.filter((r) => r !== undefined);
   }
 
-  private async checkOne(actor: string, server: ManagedServer, repair: boolean, timeoutMs: number, signal: AbortSignal | undefined): Promise<DriftReport> {
-    const { app, endpointUrl } = server;
-    const report: DriftReport = { applicationId: app.applicationId, applicationUri: app.applicationUri, endpointUrl, state: "excluded", findings: [], detail: server.excluded, repair: null };
-    if (server.excluded) return report;
+  private async checkOne(actor: string, listed: ManagedServer, repair: boolean, timeoutMs: number, signal: AbortSignal | undefined): Promise<DriftReport> {
+    const { app, endpointUrl } = listed;
+    const report: DriftReport = { applicationId: app.applicationId, applicationUri: app.applicationUri, endpointUrl, state: "excluded", findings: [], detail: listed.excluded, repair: null };
+    if (listed.excluded) return report;
+    // What the GDS pushed is read again here: a push may have finished since the servers were listed.
+    const startedAtMs = this.clock.nowMs();
+    const busy = await this.pushDuring(app.applicationId, startedAtMs);
+    if (busy) return { ...report, detail: busy };
+    const server: ManagedServer = { ...listed, pushed: (await this.pushed.get(app.applicationId)) ?? listed.pushed };
     const settings = await this.devices.settingsRow(app.applicationId);
     let presented: Buffer;
     try {
@@ -113,6 +118,9 @@ export class DriftDetection {
     } catch (e) {
       return this.record(actor, server, { ...report, state: "unreachable", detail: failureText(e) }, presentedThumbprint, null);
     }
+    // A push that ran while the device was read changed what it holds and what the GDS recorded: judge nothing.
+    const pushed = await this.pushDuring(app.applicationId, startedAtMs);
+    if (pushed) return { ...report, detail: pushed };
     const findings = findDrift(server.pushed, { presentedThumbprint, trustListDigest: readBack });
     if (findings.length === 0) return this.record(actor, server, { ...report, state: "in-sync", detail: null }, presentedThumbprint, readBack);
     const drifted: DriftReport = { ...report, state: "drifted", findings, detail: findings.map((f) => f.detail).join("; ") };
@@ -122,6 +130,18 @@ export class DriftDetection {
       drifted.repair = { jobId: job.jobId, operation: created ? operation : job.operation, created };
     }
     return this.record(actor, server, drifted, presentedThumbprint, readBack);
+  }
+
+  /**
+   * Why the server is not checked now: a push job to it is queued or running, or one changed since
+   * `sinceMs` (its own verification reads the server back); null when none did.
+   */
+  private async pushDuring(applicationId: string, sinceMs: number): Promise<string | null> {
+    const [newest] = await this.push.listJobs({ applicationId, limit: 1 });
+    if (!newest) return null;
+    if (newest.state === "queued" || newest.state === "running") return `a push to it is under way (job ${newest.jobId}, ${newest.state}): not checked`;
+    if (newest.updatedAtMs >= sinceMs) return `a push to it ended during the check (job ${newest.jobId}, ${newest.state}): not checked`;
+    return null;
   }
 
   /** Saves what was seen; a change of state or of what differs is audited with it. */

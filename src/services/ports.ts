@@ -136,8 +136,9 @@ export interface CertificateStore {
   certificateByThumbprint(thumbprint: string): Promise<IssuedCertificateRow | null>;
   certificatesOf(applicationId: string): Promise<IssuedCertificateRow[]>;
   /**
-   * Renewal planning in one query: the applications whose newest unexpired certificate of the group
-   * and type has reached its renewal time, is revoked, or was signed by another CA than
+   * Renewal planning in one query: the applications whose current certificate of the group and type
+   * (the latest issued; not superseded), still unexpired, has reached its renewal time, is revoked,
+   * or was signed by another CA than
    * `currentCaSerialHex`. The key-size policy is not looked at (it needs the DER).
    */
   dueForRenewal(groupName: string, typeName: string, currentCaSerialHex: string, nowMs: number): Promise<string[]>;

@@ -211,6 +211,11 @@ export class PushService {
     return this.options.policy ?? DEFAULT_PUSH_POLICY;
   }
 
+  /** When the lease of a job claimed at `nowMs` for an attempt of at most `timeoutMs` runs out. */
+  private leaseEnd(nowMs: number, timeoutMs: number): number {
+    return nowMs + timeoutMs + this.policy.leaseMarginMs;
+  }
+
   // ---- planning ------------------------------------------------------------------------------
 
   private async candidates(selection: PushSelection): Promise<Candidate[]> {
@@ -421,7 +426,7 @@ export class PushService {
       await this.jobs.update(candidate.jobId, null, { nextAttemptAtMs: opening, reason: why }, now, pushAudit(actor, "PushDeferred", app, `job=${candidate.jobId}: ${why}`));
       return null;
     }
-    const job = await this.jobs.claim([candidate.jobId], this.options.instanceId, now, now + options.timeoutMs + this.policy.leaseMarginMs);
+    const job = await this.jobs.claim([candidate.jobId], this.options.instanceId, now, this.leaseEnd(now, options.timeoutMs));
     if (!job) return null;
     const attempt = await this.runAttempt(actor, job, app, options);
     if ("retryAtMs" in attempt) return this.outcome(app, endpointUrl, "failed", `retry at ${new Date(attempt.retryAtMs).toISOString()}`, await this.jobs.get(job.jobId), this.clock.nowMs() - now);
@@ -534,7 +539,7 @@ export class PushService {
         await sleep(Math.min(...waiting.map(([, p]) => p.dueAtMs)) - now, options.signal);
         continue;
       }
-      const job = await this.jobs.claim(due.map(([id]) => id), this.options.instanceId, now, now + options.timeoutMs + this.policy.leaseMarginMs);
+      const job = await this.jobs.claim(due.map(([id]) => id), this.options.instanceId, now, this.leaseEnd(now, options.timeoutMs));
       if (!job) {
         // Nothing due could be claimed: another worker here just took it, or another instance took
         // the device over (a second push of the same device): leave those devices to it.

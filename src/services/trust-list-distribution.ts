@@ -18,8 +18,11 @@ const TRUST_LIST_RETRIES = 2;
  */
 const FAILED_JOB_BACKOFF: RetryPolicy = { firstDelayMs: 60_000, maxDelayMs: 3_600_000 };
 
-/** How long after another actor's push (an operator's run) distribution waits before it acts itself. */
-const OTHER_RUN_GRACE_MS = 120_000;
+/**
+ * How long after another actor's push (an operator's run) distribution waits before it acts itself,
+ * in distribution rounds (OPCUA_GDS_DISTRIBUTION_INTERVAL): two minutes at the default 30 s.
+ */
+const OTHER_RUN_GRACE_ROUNDS = 4;
 
 /** One push-managed server as distribution and drift detection see it. */
 export interface ManagedServer {
@@ -71,6 +74,7 @@ export class TrustListDistribution {
     private readonly push: PushService,
     private readonly jobs: PushJobStore,
     private readonly pushed: PushedStateStore,
+    private readonly intervalMs: number,
   ) {}
 
   /**
@@ -181,7 +185,7 @@ export class TrustListDistribution {
     const failures = recent.findIndex((j) => j.state !== "failed");
     const failed = failures < 0 ? recent.length : failures;
     if (failed > 0) return { untilMs: finishedAtMs + retryDelayMs(failed, FAILED_JOB_BACKOFF), why: `its last ${failed} push(es) failed` };
-    if (latest.createdBy !== actor) return { untilMs: finishedAtMs + OTHER_RUN_GRACE_MS, why: `${latest.createdBy} pushed to it at ${new Date(finishedAtMs).toISOString()}` };
+    if (latest.createdBy !== actor) return { untilMs: finishedAtMs + OTHER_RUN_GRACE_ROUNDS * this.intervalMs, why: `${latest.createdBy} pushed to it at ${new Date(finishedAtMs).toISOString()}` };
     return null;
   }
 }

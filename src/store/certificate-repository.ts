@@ -6,7 +6,7 @@ import { GdsError } from "../domain/errors";
 import type { AuditEntry, CertificateStore, CrlSigner, CrlState, IssuedCertificateRow, PreviousCrl, StoredRequest } from "../services/ports";
 import { auditRow, writeAudit } from "./audit-writer";
 import { AuditRecordEntity } from "./entities/audit-record-entity";
-import { changeAndInsert, EntitySql, rowsOf, statement, type RowOf } from "./entity-sql";
+import { changeAndInsert, EntitySql, placeholders, rowsOf, statement, type RowOf } from "./entity-sql";
 import type { Database } from "./database";
 import { CaStateEntity } from "./entities/ca-state-entity";
 import { CertificateRequestEntity } from "./entities/certificate-request-entity";
@@ -43,7 +43,8 @@ function publicRequest(r: StoredRequest): CertificateRequestRecord {
 }
 
 function toRow(e: IssuedCertificateEntity): IssuedCertificateRow {
-  return { ...e, der: Buffer.from(e.der, "base64") };
+  const { superseded: _planning, ...row } = e;
+  return { ...row, der: Buffer.from(row.der, "base64") };
 }
 
 function toCrlState(e: CaStateEntity | PreviousCaCrlEntity): CrlState {
@@ -138,7 +139,12 @@ export class CertificateRepository implements CertificateStore {
     };
     const issued = { table: this.certificates, row: { ...row, der: row.der.toString("base64") } };
     const details = `${audit.details ?? ""} serial=${row.serialHex} thumbprint=${row.thumbprint}`.trim();
-    if (!(await changeAndInsert(this.db, approve, [issued, this.auditOf({ ...audit, details })]))) {
+    // The application's earlier certificates of this group and type stop being current (renewal planning reads current ones only).
+    const supersede = {
+      sql: `UPDATE ${this.certificates.table} SET "superseded" = TRUE WHERE "application_id" = ? AND "group_name" = ? AND "certificate_type" = ? AND "superseded" = FALSE AND "serial" <> ?`,
+      parameters: [row.applicationId, row.groupName, row.certificateTypeName, row.serialHex],
+    };
+    if (!(await changeAndInsert(this.db, approve, [issued, this.auditOf({ ...audit, details })], [supersede]))) {
       const request = await this.getRequest(requestId);
       if (!request) throw new GdsError("NotFound", `no certificate request ${requestId}`);
       checkDecidable(request);
@@ -186,23 +192,16 @@ export class CertificateRepository implements CertificateStore {
   }
 
   async dueForRenewal(groupName: string, typeName: string, currentCaSerialHex: string, nowMs: number): Promise<string[]> {
-    // The newest unexpired certificate of each application, read from the planning index alone
-    // (in its order: no sort), then the ones due. The two dialects say "newest per application"
-    // each in the way its planner runs without a sort or a per-row probe.
-    const sql =
-      this.db.kind === "postgres"
-        ? `SELECT application_id FROM (
-             SELECT DISTINCT ON (application_id) application_id, renewal_at, revoked_at, issuer_serial FROM issued_certificates
-             WHERE group_name = $1 AND certificate_type = $2 AND not_after > $3
-             ORDER BY application_id, not_before DESC, revoked_at DESC NULLS LAST) newest
-           WHERE renewal_at <= $3 OR revoked_at IS NOT NULL OR issuer_serial <> $4`
-        : // SQLite takes the other columns of a MAX() aggregate from the row that holds the maximum.
-          `SELECT application_id FROM (
-             SELECT application_id, renewal_at, revoked_at, issuer_serial, MAX(not_before) FROM issued_certificates
-             WHERE group_name = ? AND certificate_type = ? AND not_after > ?
-             GROUP BY application_id) newest
-           WHERE renewal_at <= ? OR revoked_at IS NOT NULL OR issuer_serial <> ?`;
-    const params = this.db.kind === "postgres" ? [groupName, typeName, nowMs, currentCaSerialHex] : [groupName, typeName, nowMs, nowMs, currentCaSerialHex];
+    // Current (not superseded) unexpired certificates that are due, revoked or signed by another CA:
+    // each branch is a range of one partial index over current certificates (migration
+    // 1764600000000), so the cost follows what is due, not the size of the fleet.
+    const current = "group_name = ? AND certificate_type = ? AND superseded = FALSE AND not_after > ?";
+    const sql = placeholders(
+      this.db.dataSource,
+      [`renewal_at <= ?`, `revoked_at IS NOT NULL`, `issuer_serial < ?`, `issuer_serial > ?`].map((due) => `SELECT application_id FROM issued_certificates WHERE ${current} AND ${due}`).join(" UNION "),
+    );
+    const head = [groupName, typeName, nowMs];
+    const params = [...head, nowMs, ...head, ...head, currentCaSerialHex, ...head, currentCaSerialHex];
     const rows: Array<{ application_id: string }> = await this.db.dataSource.query(sql, params);
     return rows.map((r) => r.application_id);
   }

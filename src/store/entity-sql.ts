@@ -88,7 +88,8 @@ export class EntitySql<E extends ObjectLiteral> {
     }));
     if (metadata.columns.some((c) => Array.isArray(c.transformer))) throw new Error(`${this.table}: chained transformers are not supported`);
     this.selectList = this.columns.map((c) => `${quote(c.column)} AS ${quote(c.property)}`).join(", ");
-    this.written = this.columns.filter((c) => !c.generated);
+    const setByDatabase = new Set(metadata.columns.filter((c) => !c.isInsert).map((c) => c.propertyName));
+    this.written = this.columns.filter((c) => !c.generated && !setByDatabase.has(c.property));
     this.columnList = this.written.map((c) => quote(c.column)).join(", ");
   }
 
@@ -174,11 +175,12 @@ export interface RowOf<E extends ObjectLiteral> {
 /**
  * A change and the rows that follow from it, as one unit: `first` returns a row when it applies (a
  * conditional UPDATE ... RETURNING, or an INSERT ... RETURNING), and each of `then` is inserted only
- * if it did. On PostgreSQL one statement of data-modifying CTEs: atomic, and one round trip instead
- * of a transaction's four or more. On SQLite one transaction of plain statements. Returns whether
- * `first` applied.
+ * if it did, as each of `updates` (UPDATE statements ending in their WHERE clause) is run. On
+ * PostgreSQL one statement of data-modifying CTEs: atomic, and one round trip instead of a
+ * transaction's four or more (the updates see the rows as they were before the statement). On
+ * SQLite one transaction of plain statements. Returns whether `first` applied.
  */
-export async function changeAndInsert(db: Database, first: Statement, then: Array<RowOf<ObjectLiteral>>): Promise<boolean> {
+export async function changeAndInsert(db: Database, first: Statement, then: Array<RowOf<ObjectLiteral>>, updates: Statement[] = []): Promise<boolean> {
   if (db.kind !== "postgres") {
     return db.sqliteTransaction((run: SqliteStatements) => {
       if (run(first.sql, first.parameters).length === 0) return false;
@@ -186,10 +188,12 @@ export async function changeAndInsert(db: Database, first: Statement, then: Arra
         const insert = t.table.insertStatement(t.row);
         run(insert.sql, insert.parameters);
       }
+      for (const u of updates) run(u.sql, u.parameters);
       return true;
     });
   }
   const parts: Array<string | Statement> = ["WITH step0 AS (", first, ")"];
+  updates.forEach((u, i) => parts.push(`, change${i + 1} AS (`, u, " AND EXISTS (SELECT 1 FROM step0))"));
   then.slice(0, -1).forEach((t, i) => parts.push(`, step${i + 1} AS (`, t.table.insertForEach(`step${i}`, t.row), " RETURNING 1)"));
   const last = then[then.length - 1];
   parts.push(" ", last.table.insertForEach(`step${then.length - 1}`, last.row), " RETURNING 1");

@@ -35,6 +35,8 @@ const ENV = {
   OPCUA_GDS_SCHEDULER_INTERVAL: "1s",
   OPCUA_GDS_PUSH_USER: "admin",
   OPCUA_GDS_PUSH_PASSWORD: DEVICE_PASSWORD,
+  // A job running on a killed instance is resumed once its lease (this plus 10 s) has run out.
+  OPCUA_GDS_PUSH_TIMEOUT: "20s",
 };
 
 /** One of the two instances: its data folder, port and process. */

@@ -130,8 +130,13 @@ export async function rolloutProblems(db: Inspector, o: { jobIds: string[]; devi
   if (jobs.length !== o.devices.length) problems.push(`${jobs.length} jobs stored for ${o.devices.length} devices`);
   for (const j of jobs) if (j.state !== "succeeded") problems.push(`job ${j.id} is ${j.state} at step ${j.step}: ${j.last_status ?? ""} ${j.reason ?? ""}`);
   const since = Math.min(...jobs.map((j) => j.created_at));
-  const later = await db.all<{ application_id: string; n: string | number }>(`SELECT application_id, COUNT(*) AS n FROM push_jobs WHERE created_at >= ${since} GROUP BY application_id`);
-  for (const r of later) if (Number(r.n) !== 1) problems.push(`application ${r.application_id} has ${r.n} push jobs since the rollout was queued`);
+  const later = await db.all<{ id: string; application_id: string; operation: string; created_by: string; state: string; step: string; reason: string | null }>(
+    `SELECT id, application_id, operation, created_by, state, step, reason FROM push_jobs WHERE created_at >= ${since} ORDER BY created_at`,
+  );
+  for (const id of new Set(later.map((j) => j.application_id))) {
+    const ofApp = later.filter((j) => j.application_id === id);
+    if (ofApp.length !== 1) problems.push(`application ${id} has ${ofApp.length} push jobs since the rollout was queued: ${ofApp.map((j) => `${j.operation} by ${j.created_by}, ${j.state} at ${j.step} (${j.reason ?? ""})`).join("; ")}`);
+  }
 
   const audit = await db.all<{ action: string; details: string | null }>("SELECT action, details FROM audit_records WHERE action IN ('PushSucceeded', 'CertificateIssued')");
   const succeededAudit = new Map<string, number>();

@@ -131,6 +131,35 @@ for (const backend of BACKENDS) {
       }
     });
 
+    // First: its wait for the renewal time runs while the devices' renewals come due.
+    it("pull: GetCertificateStatus answers UpdateRequired at the renewal time, and at once for an instance whose key policy grew", async () => {
+      const admin = { user: { userName: "admin", password: ADMIN_PASSWORD } };
+      const keys = await testKeyPair();
+      const { appId, applicationId } = await withDirectory(gds, admin, async (d) => {
+        const appId = await d.registerApplication(clientRecord("lifecycle"));
+        const c = new CertificateClient(d);
+        await c.finishRequest(appId, await c.startSigningRequest(appId, await makeCsr(keys.keys, { uri: "urn:plant1:scadalifecycle" })));
+        assert.equal(await c.getCertificateStatus(appId), false, "a fresh certificate needs no update");
+        return { appId, applicationId: appId.split("g=")[1].toLowerCase() };
+      });
+      const issued = await currentCertificate(services, applicationId);
+      const stricter = await startTestGds(backend, { dataDir: gds.dataDir, database: gds.database }, { env: { ...ENV, OPCUA_GDS_KEY_SIZE: "3072", OPCUA_GDS_SCHEDULER_INTERVAL: "off" } });
+      try {
+        assert.equal(stricter.gds.scheduler, null, "scheduler off");
+        assert.ok(Date.now() < issued.renewalAtMs, "still before the renewal time");
+        const status = await withDirectory(stricter, admin, (d) => new CertificateClient(d).getCertificateStatus(appId));
+        assert.equal(status, true, "a 2048-bit key under a 3072-bit key policy needs an update");
+      } finally {
+        await stricter.stop({ keepData: true });
+      }
+      await withDirectory(gds, admin, async (d) => {
+        const c = new CertificateClient(d);
+        if (Date.now() < issued.renewalAtMs - 1000) assert.equal(await c.getCertificateStatus(appId), false, "before the renewal time");
+        await new Promise((r) => setTimeout(r, Math.max(0, issued.renewalAtMs - Date.now() + 100)));
+        assert.equal(await c.getCertificateStatus(appId), true, "from the renewal time on");
+      });
+    });
+
     it("a push-managed device is renewed by the scheduler before its certificate expires, with no operator action", async () => {
       const renewed = await newCertificateOn(RENEWS);
       assert.ok(Date.now() < first[RENEWS].notAfterMs, "renewed before the first certificate expired");
@@ -192,33 +221,6 @@ for (const backend of BACKENDS) {
       assert.ok((await schedulerJobs(services, ids[RENEWS])).some((j) => j.state === "succeeded"));
     });
 
-    it("pull: GetCertificateStatus answers UpdateRequired at the renewal time, and at once for an instance whose key policy grew", async () => {
-      const admin = { user: { userName: "admin", password: ADMIN_PASSWORD } };
-      const keys = await testKeyPair();
-      const { appId, applicationId } = await withDirectory(gds, admin, async (d) => {
-        const appId = await d.registerApplication(clientRecord("lifecycle"));
-        const c = new CertificateClient(d);
-        await c.finishRequest(appId, await c.startSigningRequest(appId, await makeCsr(keys.keys, { uri: "urn:plant1:scadalifecycle" })));
-        assert.equal(await c.getCertificateStatus(appId), false, "a fresh certificate needs no update");
-        return { appId, applicationId: appId.split("g=")[1].toLowerCase() };
-      });
-      const issued = await currentCertificate(services, applicationId);
-      const stricter = await startTestGds(backend, { dataDir: gds.dataDir, database: gds.database }, { env: { ...ENV, OPCUA_GDS_KEY_SIZE: "3072", OPCUA_GDS_SCHEDULER_INTERVAL: "off" } });
-      try {
-        assert.equal(stricter.gds.scheduler, null, "scheduler off");
-        assert.ok(Date.now() < issued.renewalAtMs, "still before the renewal time");
-        const status = await withDirectory(stricter, admin, (d) => new CertificateClient(d).getCertificateStatus(appId));
-        assert.equal(status, true, "a 2048-bit key under a 3072-bit key policy needs an update");
-      } finally {
-        await stricter.stop({ keepData: true });
-      }
-      await withDirectory(gds, admin, async (d) => {
-        const c = new CertificateClient(d);
-        if (Date.now() < issued.renewalAtMs - 1000) assert.equal(await c.getCertificateStatus(appId), false, "before the renewal time");
-        await new Promise((r) => setTimeout(r, Math.max(0, issued.renewalAtMs - Date.now() + 100)));
-        assert.equal(await c.getCertificateStatus(appId), true, "from the renewal time on");
-      });
-    });
   });
 }
 

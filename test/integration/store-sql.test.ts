@@ -7,7 +7,7 @@ import type { IssuedCertificateRow, StoredRequest } from "../../src/services/por
 import { CertificateRepository } from "../../src/store/certificate-repository";
 import { openDatabase, type Database } from "../../src/store/database";
 import { AuditRecordEntity } from "../../src/store/entities/audit-record-entity";
-import { BACKENDS, createTestDatabase, type TestDatabase } from "../helpers/databases";
+import { BACKENDS, createTestDatabase, type Backend, type TestDatabase } from "../helpers/databases";
 import { tempDir } from "../helpers/gds-fixture";
 
 const clock = { nowMs: () => 1_764_000_000_000 };
@@ -58,25 +58,36 @@ function certificate(requestId: string, serialHex: string, thumbprint: string): 
 
 const audit = (action: string) => ({ actor: "admin", action, subject: "s", outcome: "Good", details: "d" });
 
+/** A CertificateRepository on a fresh database of `backend` for the suite it is called in; dropped after it. */
+function storeForSuite(backend: Backend, name: string): { db: () => Database; store: () => CertificateRepository } {
+  let database: TestDatabase;
+  let dir: string;
+  let db: Database;
+  let store: CertificateRepository;
+  before(async () => {
+    database = await createTestDatabase(backend);
+    dir = await tempDir(name);
+    db = await openDatabase({ url: database.url, sqlitePath: path.join(dir, "gds.sqlite") });
+    store = new CertificateRepository(db, clock);
+  });
+  after(async () => {
+    await db?.close();
+    await database?.drop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  return { db: () => db, store: () => store };
+}
+
 for (const backend of BACKENDS) {
   describe(`plain-SQL issuance path of the store (${backend})`, () => {
-    let database: TestDatabase;
-    let dir: string;
+    const suite = storeForSuite(backend, "store-sql");
     let db: Database;
     let store: CertificateRepository;
+    before(() => {
+      db = suite.db();
+      store = suite.store();
+    });
     const auditCount = () => db.dataSource.manager.count(AuditRecordEntity);
-
-    before(async () => {
-      database = await createTestDatabase(backend);
-      dir = await tempDir("store-sql");
-      db = await openDatabase({ url: database.url, sqlitePath: path.join(dir, "gds.sqlite") });
-      store = new CertificateRepository(db, clock);
-    });
-    after(async () => {
-      await db?.close();
-      await database?.drop();
-      await fs.rm(dir, { recursive: true, force: true });
-    });
 
     it("a request reads back as written, with its audit record", async () => {
       const before = await auditCount();
@@ -132,6 +143,88 @@ for (const backend of BACKENDS) {
       await assert.rejects(store.markAccepted(id, audit("CertificateDelivered")), /is Accepted, not Approved/);
       await assert.rejects(store.markAccepted("00000000-0000-4000-8000-0000000000fd", audit("x")), { kind: "NotFound" });
       assert.equal(await auditCount(), before + 1);
+    });
+  });
+}
+
+/**
+ * Renewal planning reads current certificates only: an issuance supersedes the application's
+ * earlier certificates of its group and type in the same unit, and the migration marks the
+ * certificates that were already replaced.
+ */
+for (const backend of BACKENDS) {
+  describe(`renewal planning over current certificates (${backend})`, () => {
+    const NOW = 1_770_000_000_000;
+    const DAY = 86_400_000;
+    const CA = "0102";
+    const suite = storeForSuite(backend, "store-planning");
+    let db: Database;
+    let store: CertificateRepository;
+    before(() => {
+      db = suite.db();
+      store = suite.store();
+    });
+    let n = 0;
+    const app = (i: number) => `5c0f6a2e-0000-4000-8000-${String(i).padStart(12, "0")}`;
+
+    /** Issues a certificate to application `i` through the issuance path; `renewalInDays` < 0: already due. */
+    async function issue(i: number, o: { renewalInDays: number; notAfterInDays?: number; issuer?: string }): Promise<string> {
+      n++;
+      const requestId = `00000000-0000-4000-9000-${String(n).padStart(12, "0")}`;
+      const serialHex = `5e${String(n).padStart(4, "0")}`;
+      await store.insertRequest(request(requestId, { applicationId: app(i) }), audit("StartSigningRequest"));
+      await store.approveAndIssue(requestId, "auto", NOW, {
+        ...certificate(requestId, serialHex, n.toString(16).padStart(40, "0")),
+        applicationId: app(i),
+        issuerSerialHex: o.issuer ?? CA,
+        notBeforeMs: NOW - 300 * DAY + n,
+        notAfterMs: NOW + (o.notAfterInDays ?? 60) * DAY,
+        renewalAtMs: NOW + o.renewalInDays * DAY,
+      }, audit("CertificateIssued"));
+      return serialHex;
+    }
+    const superseded = async () =>
+      new Map(
+        (await db.dataSource.query("SELECT serial, superseded FROM issued_certificates")).map((r: { serial: string; superseded: unknown }) => [r.serial, Boolean(r.superseded)]),
+      );
+    const due = async () => (await store.dueForRenewal("DefaultApplicationGroup", "RsaSha256ApplicationCertificateType", CA, NOW)).sort();
+
+    it("due: renewal time passed, revoked, or signed by another CA; not: replaced, fresh, or expired", async () => {
+      const replaced = await issue(1, { renewalInDays: -10 });
+      const current = await issue(1, { renewalInDays: 100 });
+      await issue(2, { renewalInDays: -1 });
+      const revoked = await issue(3, { renewalInDays: 100 });
+      await issue(4, { renewalInDays: 100, issuer: "0a" });
+      await issue(5, { renewalInDays: 100, issuer: "ff" });
+      await issue(6, { renewalInDays: -100, notAfterInDays: -1 });
+      await issue(7, { renewalInDays: 100 });
+      const marks = await superseded();
+      assert.equal(marks.get(replaced), true, "the issuance of a newer certificate superseded the older one");
+      assert.equal(marks.get(current), false);
+      assert.equal([...marks.values()].filter(Boolean).length, 1, "nothing else was superseded");
+      assert.deepEqual(await due(), [app(2), app(4), app(5)]);
+      await db.dataSource.query(`UPDATE issued_certificates SET revoked_at = ${NOW - DAY} WHERE serial = '${revoked}'`);
+      assert.deepEqual(await due(), [app(2), app(3), app(4), app(5)]);
+      // A renewal of a due application takes it off the plan.
+      await issue(2, { renewalInDays: 100 });
+      assert.deepEqual(await due(), [app(3), app(4), app(5)]);
+    });
+
+    it("an issuance that does not happen (a second approval of a request) supersedes nothing", async () => {
+      const before = await superseded();
+      const requestId = "00000000-0000-4000-9000-000000000001";
+      await assert.rejects(store.approveAndIssue(requestId, "again", NOW, { ...certificate(requestId, "5eff01", "ee".repeat(20)), applicationId: app(7) }, audit("CertificateIssued")), { kind: "Conflict" });
+      assert.deepEqual(await superseded(), before);
+    });
+
+    it("the migration marks certificates already replaced when it adds the planning column", async () => {
+      await db.dataSource.undoLastMigration();
+      const columns = (await db.dataSource.query(backend === "postgres" ? "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'issued_certificates'" : "PRAGMA table_info(issued_certificates)")).map((c: { name: string }) => c.name);
+      assert.ok(!columns.includes("superseded"), "the planning migration was undone");
+      await db.dataSource.runMigrations();
+      const marks = await superseded();
+      assert.equal([...marks.values()].filter(Boolean).length, 2, "the two replaced certificates (applications 1 and 2), nothing else");
+      assert.deepEqual(await due(), [app(3), app(4), app(5)]);
     });
   });
 }

@@ -29,8 +29,8 @@ const TAMPERED = 1;
 const DEVICE_USER = "admin";
 const DEVICE_PASSWORD = "sim-device-password";
 const PUSH_ENV = { OPCUA_GDS_PUSH_USER: DEVICE_USER, OPCUA_GDS_PUSH_PASSWORD: DEVICE_PASSWORD };
-/** The scheduler ticks every second and distributes at each tick; drift checks are run by the test. */
-const SCHEDULER_ENV = { ...PUSH_ENV, OPCUA_GDS_SCHEDULER_INTERVAL: "1s", OPCUA_GDS_DISTRIBUTION_INTERVAL: "1s", OPCUA_GDS_DRIFT_INTERVAL: "off" };
+/** The scheduler ticks every second and distributes every 4 s (so it leaves a device alone for 16 s after an operator pushed to it); drift checks are run by the test. */
+const SCHEDULER_ENV = { ...PUSH_ENV, OPCUA_GDS_SCHEDULER_INTERVAL: "1s", OPCUA_GDS_DISTRIBUTION_INTERVAL: "4s", OPCUA_GDS_DRIFT_INTERVAL: "off" };
 
 /** Serial numbers compare as lower-case hex without leading zeros. */
 const serialKey = (hex: string) => hex.toLowerCase().replace(/^0+/, "");
@@ -202,6 +202,13 @@ for (const backend of BACKENDS) {
       assert.equal(final.current, DEVICES - 1);
       assert.deepEqual(final.drift, { inSync: DEVICES - 1, drifted: 0, unreachable: 0, unchecked: 0 });
       assert.ok((await services.audit.since(0, 10_000)).some((r) => r.action === "DriftCleared" && r.subject.includes(formatApplicationId(ids[TAMPERED]))));
+
+      // A device with a push under way is not judged (nor repaired): the push changes it and verifies it itself.
+      const { job: underWay } = await services.push.queue("test", await services.directory.getApplication(ids[0]), "trustlist", 0);
+      const [during] = await services.drift.check("scheduler", { applicationIds: [ids[0]] });
+      assert.equal(during.state, "excluded");
+      assert.match(during.detail ?? "", new RegExp(`a push to it is under way \\(job ${underWay.jobId}`));
+      await waitFor("the push under way finished", async () => (await services.push.listJobs({ applicationId: ids[0], activeOnly: true })).length === 0);
     });
   });
 }

@@ -131,4 +131,12 @@ describe("renewal configuration (OPCUA_GDS_RENEWAL, --renewal)", () => {
     assert.equal(resolveConfig({}, { OPCUA_GDS_KEY_SIZE: "3072" }).keySize, 3072);
     configurationError(() => resolveConfig({}, { OPCUA_GDS_KEY_SIZE: "1024" }), /OPCUA_GDS_KEY_SIZE "1024"/);
   });
+
+  it("scheduled pushes: 60 s per attempt and 8 devices at once unless set", () => {
+    assert.deepEqual(resolveConfig({}, {}).scheduledPush, { timeoutMs: 60_000, concurrency: 8 });
+    assert.deepEqual(resolveConfig({}, { OPCUA_GDS_PUSH_TIMEOUT: "20s", OPCUA_GDS_PUSH_CONCURRENCY: "32" }).scheduledPush, { timeoutMs: 20_000, concurrency: 32 });
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_PUSH_TIMEOUT: "0s" }), /OPCUA_GDS_PUSH_TIMEOUT/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_PUSH_TIMEOUT: "soon" }), /OPCUA_GDS_PUSH_TIMEOUT "soon" is not a duration/);
+    configurationError(() => resolveConfig({}, { OPCUA_GDS_PUSH_CONCURRENCY: "0" }), /OPCUA_GDS_PUSH_CONCURRENCY/);
+  });
 });

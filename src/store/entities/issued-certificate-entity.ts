@@ -4,7 +4,10 @@ import { bigintAsNumber } from "../columns";
 /** A certificate the GDS signed: the row exists before the certificate leaves the GDS. */
 @Entity({ name: "issued_certificates" })
 @Index("ix_issued_certificates_application", ["applicationId", "groupName", "certificateTypeName"])
-@Index("ix_issued_certificates_planning", ["groupName", "certificateTypeName", "applicationId", "notBeforeMs", "notAfterMs", "renewalAtMs", "revokedAtMs", "issuerSerialHex"])
+// Renewal planning: current certificates only (see migration 1764600000000-renewal-planning).
+@Index("ix_issued_current_renewal", ["groupName", "certificateTypeName", "renewalAtMs", "notAfterMs", "applicationId"], { where: "superseded = FALSE" })
+@Index("ix_issued_current_revoked", ["groupName", "certificateTypeName", "notAfterMs", "applicationId"], { where: "superseded = FALSE AND revoked_at IS NOT NULL" })
+@Index("ix_issued_current_issuer", ["groupName", "certificateTypeName", "issuerSerialHex", "notAfterMs", "applicationId"], { where: "superseded = FALSE" })
 export class IssuedCertificateEntity {
   /** Serial number, hex, lower case. */
   @PrimaryColumn({ name: "serial", type: "varchar", length: 64 })
@@ -49,6 +52,10 @@ export class IssuedCertificateEntity {
 
   @Column({ name: "revocation_reason", type: "varchar", length: 256, nullable: true })
   revocationReason!: string | null;
+
+  /** A newer certificate was issued to the same application, group and type (set by a database trigger). */
+  @Column({ name: "superseded", type: "boolean", default: false, insert: false, transformer: { to: (v: unknown) => v, from: (v: unknown) => (v === null || v === undefined ? v : Boolean(v)) } })
+  superseded!: boolean;
 
   /** DER, base64. */
   @Column({ name: "der", type: "text" })
