@@ -3,10 +3,11 @@ import type { ApplicationFields, ApplicationRecord } from "../domain/application
 import type { Clock } from "../domain/clock";
 import { GdsError } from "../domain/errors";
 import type { ApplicationFilter, ApplicationStore, AuditEntry } from "../services/ports";
-import { writeAudit } from "./audit-writer";
+import { auditRow, writeAudit } from "./audit-writer";
 import type { Database } from "./database";
 import { ApplicationEntity } from "./entities/application-entity";
-import { EntitySql } from "./entity-sql";
+import { changeAndInsert, EntitySql } from "./entity-sql";
+import { AuditRecordEntity } from "./entities/audit-record-entity";
 import { CounterEntity } from "./entities/counter-entity";
 import { isUniqueViolation } from "./unique-violation";
 
@@ -61,21 +62,22 @@ export class ApplicationRepository implements ApplicationStore {
   ) {}
 
   async insert(id: string, fields: ApplicationFields, nowMs: number, audit: AuditEntry): Promise<ApplicationRecord> {
+    const row = { ...toColumns(fields), id, recordId: 0, createdAtMs: nowMs, updatedAtMs: nowMs } as ApplicationEntity;
     try {
-      // No look-up first: the unique index on the ApplicationUri decides, also between racing
-      // registrations, and the rollback returns the record id taken.
-      return await this.db.transaction(async (m) => {
-        const entity = m.create(ApplicationEntity, {
-          ...toColumns(fields),
-          id,
-          recordId: await nextRecordId(m),
-          createdAtMs: nowMs,
-          updatedAtMs: nowMs,
-        });
-        await m.insert(ApplicationEntity, entity);
-        await writeAudit(m, audit, this.clock.nowMs());
-        return toRecord(entity);
-      });
+      // One unit (one statement on PostgreSQL): the next record id, the record, its audit record. No
+      // look-up first: the unique index on the ApplicationUri decides, also between racing
+      // registrations, and the rollback returns the record id taken. The counter's row lock orders
+      // record ids by commit.
+      const taken = await changeAndInsert<{ value: string | number }>(
+        this.db,
+        { sql: "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", parameters: [RECORD_COUNTER] },
+        [
+          { table: EntitySql.of(this.db.dataSource, ApplicationEntity), row, fromFirst: { property: "recordId", column: "value" } },
+          { table: EntitySql.of(this.db.dataSource, AuditRecordEntity), row: auditRow(audit, this.clock.nowMs()) },
+        ],
+      );
+      if (!taken) throw new Error(`the counter ${RECORD_COUNTER} is missing`);
+      return toRecord({ ...row, recordId: Number(taken.value) });
     } catch (e) {
       if (isUniqueViolation(e)) throw new GdsError("EntryExists", `an application with ApplicationUri "${fields.applicationUri}" is already registered`);
       throw e;

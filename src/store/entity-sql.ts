@@ -155,9 +155,14 @@ export class EntitySql<E extends ObjectLiteral> {
     return { sql: `INSERT INTO ${this.table} (${this.columnList}) VALUES (${this.written.map(() => "?").join(", ")})`, parameters: this.values(entity) };
   }
 
-  /** INSERT of one row for each row of `source` (a CTE name): the row is written only if `source` yields one. */
-  insertForEach(source: string, entity: E): Statement {
-    return { sql: `INSERT INTO ${this.table} (${this.columnList}) SELECT ${this.written.map((c) => `?${c.cast}`).join(", ")} FROM ${source}`, parameters: this.values(entity) };
+  /**
+   * INSERT of one row for each row of `source` (a CTE name): the row is written only if `source`
+   * yields one. `taken` names a property whose value is an SQL expression instead of a parameter.
+   */
+  insertForEach(source: string, entity: E, taken?: { property: string; sql: string }): Statement {
+    const parameters = this.values(entity).filter((_, i) => this.written[i].property !== taken?.property);
+    const select = this.written.map((c) => (c.property === taken?.property ? taken.sql : `?${c.cast}`)).join(", ");
+    return { sql: `INSERT INTO ${this.table} (${this.columnList}) SELECT ${select} FROM ${source}`, parameters };
   }
 
   /** Inserts one row. */
@@ -170,6 +175,8 @@ export class EntitySql<E extends ObjectLiteral> {
 export interface RowOf<E extends ObjectLiteral> {
   table: EntitySql<E>;
   row: E;
+  /** A property whose value is a column of the row `first` returned (changeAndInsert), e.g. a counter value. */
+  fromFirst?: { property: string; column: string };
 }
 
 /**
@@ -178,24 +185,36 @@ export interface RowOf<E extends ObjectLiteral> {
  * if it did, as each of `updates` (UPDATE statements ending in their WHERE clause) is run. On
  * PostgreSQL one statement of data-modifying CTEs: atomic, and one round trip instead of a
  * transaction's four or more (the updates see the rows as they were before the statement). On
- * SQLite one transaction of plain statements. Returns whether `first` applied.
+ * SQLite one transaction of plain statements. Returns the row `first` returned, or null when it
+ * did not apply.
  */
-export async function changeAndInsert(db: Database, first: Statement, then: Array<RowOf<ObjectLiteral>>, updates: Statement[] = []): Promise<boolean> {
+export async function changeAndInsert<R extends Record<string, unknown> = Record<string, unknown>>(
+  db: Database,
+  first: Statement,
+  then: Array<RowOf<ObjectLiteral>>,
+  updates: Statement[] = [],
+): Promise<R | null> {
   if (db.kind !== "postgres") {
     return db.sqliteTransaction((run: SqliteStatements) => {
-      if (run(first.sql, first.parameters).length === 0) return false;
+      const [applied] = run(first.sql, first.parameters) as R[];
+      if (!applied) return null;
       for (const t of then) {
-        const insert = t.table.insertStatement(t.row);
+        const row = t.fromFirst ? { ...t.row, [t.fromFirst.property]: applied[t.fromFirst.column] } : t.row;
+        const insert = t.table.insertStatement(row);
         run(insert.sql, insert.parameters);
       }
       for (const u of updates) run(u.sql, u.parameters);
-      return true;
+      return applied;
     });
   }
   const parts: Array<string | Statement> = ["WITH step0 AS (", first, ")"];
   updates.forEach((u, i) => parts.push(`, change${i + 1} AS (`, u, " AND EXISTS (SELECT 1 FROM step0))"));
-  then.slice(0, -1).forEach((t, i) => parts.push(`, step${i + 1} AS (`, t.table.insertForEach(`step${i}`, t.row), " RETURNING 1)"));
-  const last = then[then.length - 1];
-  parts.push(" ", last.table.insertForEach(`step${then.length - 1}`, last.row), " RETURNING 1");
-  return (await run(db.reader, db.dataSource, statement(...parts))).length > 0;
+  then.forEach((t, i) => {
+    const taken = t.fromFirst && { property: t.fromFirst.property, sql: `(SELECT "${t.fromFirst.column}" FROM step0)` };
+    parts.push(`, step${i + 1} AS (`, t.table.insertForEach(`step${i}`, t.row, taken), " RETURNING 1)");
+  });
+  // Every data-modifying CTE runs whether or not this reads it; each insert is conditional on the step before.
+  parts.push(" SELECT step0.* FROM step0");
+  const [applied] = await run<R>(db.reader, db.dataSource, statement(...parts));
+  return applied ?? null;
 }

@@ -15,9 +15,9 @@ import { formatApplicationId } from "../../src/domain/application-id";
 import { trustListDigest } from "../../src/domain/push";
 import type { GdsServices } from "../../src/app";
 import { CaStateEntity } from "../../src/store/entities/ca-state-entity";
+import type { Backend } from "../helpers/databases";
 import { cli, killChildren, setCliWorkDir } from "../helpers/cli";
 import { selfSignedApplicationCertificate, x509 } from "../helpers/certificates";
-import { BACKENDS } from "../helpers/databases";
 import { startTestGds, tempDir, type TestGds } from "../helpers/gds-fixture";
 import { readDeviceTrustList, registerSimulatedDevice, startSimulator, type Simulator } from "../helpers/simulator";
 
@@ -44,7 +44,8 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 
   }
 }
 
-for (const backend of BACKENDS) {
+// One backend: PostgreSQL here; the pushed-state store runs on both in pushed-state-store.test.ts, and the lifecycle scheduler on SQLite in lifecycle.test.ts.
+for (const backend of ["postgres"] as Backend[]) {
   describe(`trust-list distribution and drift detection (${backend})`, { timeout: 900_000 }, () => {
     let root: string;
     let gds: TestGds;
