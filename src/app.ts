@@ -28,7 +28,7 @@ import { ExportService } from "./services/export-service";
 import { LoginGuard } from "./services/login-guard";
 import { OnboardingService } from "./services/onboarding-service";
 import { PushDevices } from "./services/push-devices";
-import { DEFAULT_PUSH_POLICY, PushService, type PushPolicy, type StepHook } from "./services/push-service";
+import { DEFAULT_PUSH_POLICY, KEEP_ALIVE_MS, PushService, type PushPolicy, type StepHook } from "./services/push-service";
 import { DriftDetection, DEFAULT_DRIFT_OPTIONS } from "./services/drift-detection";
 import { TrustListDistribution } from "./services/trust-list-distribution";
 import type { DeviceConnector } from "./services/push-ports";
@@ -285,11 +285,12 @@ function lifecycleTasks(services: GdsServices, intervalMs: number, pushOptions: 
 
 /**
  * The scheduler's push settings from the configuration: a job abandoned by a dead run is taken over
- * once it has been due as long as one attempt may take.
+ * once its run has not touched it for as long as one attempt may take (at least three of a living
+ * run's keep-alive intervals).
  */
 function scheduledPushOptions(config: GdsConfig): Partial<PushTaskOptions> {
   const { timeoutMs, concurrency } = config.scheduledPush;
-  return { timeoutMs, concurrency, takeoverAfterMs: timeoutMs };
+  return { timeoutMs, concurrency, takeoverAfterMs: Math.max(timeoutMs, 3 * KEEP_ALIVE_MS) };
 }
 
 /** The CA rollover check (the GDS's own certificate moving last, retirement of old CAs), by the acting instance. */

@@ -68,10 +68,15 @@ export interface PushJobStore {
   /** Jobs, newest first. */
   list(filter: PushJobFilter): Promise<PushJobRecord[]>;
   /**
+   * Marks the queued jobs `jobIds` as still wanted by the run that created them (their updated
+   * time), so that no job runner takes them over while that run lives (see `due`).
+   */
+  keepAlive(jobIds: string[], nowMs: number): Promise<void>;
+  /**
    * Jobs a job runner may claim now, earliest due first: queued and due, or running under an
-   * expired lease. Jobs created by someone other than `ownCreator`, and not handed to the running
-   * GDS (queuedJobCreator), only once they have been due for `takeoverAfterMs` (their own run
-   * claims them within moments while it lives).
+   * expired lease. Queued jobs created by someone other than `ownCreator`, and not handed to the
+   * running GDS (queuedJobCreator), only once their run has not touched them for `takeoverAfterMs`
+   * (a living run keeps its waiting jobs alive); running ones once their lease has been expired that long.
    */
   due(nowMs: number, ownCreator: string, takeoverAfterMs: number, limit: number): Promise<PushJobRecord[]>;
   /**

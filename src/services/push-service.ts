@@ -49,6 +49,12 @@ export const DEFAULT_PUSH_POLICY: PushPolicy = {
   verifyPollMs: 300,
 };
 
+/**
+ * How often a run marks the jobs waiting for its workers as alive. A job runner's takeover time
+ * (PushTaskOptions.takeoverAfterMs) must be well above it.
+ */
+export const KEEP_ALIVE_MS = 10_000;
+
 /** Which applications a run pushes to. */
 export interface PushSelection {
   applicationIds?: string[];
@@ -302,8 +308,17 @@ export class PushService {
       else pending.set(job.jobId, { app, endpointUrl, startedAtMs: this.clock.nowMs(), dueAtMs: job.nextAttemptAtMs, runningHere: false });
     }
 
-    const workers = Array.from({ length: Math.min(options.concurrency, Math.max(1, pending.size)) }, () => this.worker(actor, options, pending, report));
-    await Promise.all(workers);
+    // Jobs waiting for a worker of this run stay this run's: a job runner takes over only jobs whose run stopped touching them.
+    const keepAlive = setInterval(() => {
+      const waiting = [...pending].filter(([, p]) => !p.runningHere).map(([id]) => id);
+      this.jobs.keepAlive(waiting, this.clock.nowMs()).catch(() => undefined);
+    }, KEEP_ALIVE_MS);
+    try {
+      const workers = Array.from({ length: Math.min(options.concurrency, Math.max(1, pending.size)) }, () => this.worker(actor, options, pending, report));
+      await Promise.all(workers);
+    } finally {
+      clearInterval(keepAlive);
+    }
     return refreshAfter && writesTrustList(options.operation) && !options.signal?.aborted ? this.refreshStaleTrustLists(actor, options, outcomes) : outcomes;
   }
 

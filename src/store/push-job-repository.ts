@@ -104,12 +104,22 @@ export class PushJobRepository implements PushJobStore {
     return rows.map(toRecord);
   }
 
+  async keepAlive(jobIds: string[], nowMs: number): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.db.dataSource.manager
+      .createQueryBuilder()
+      .update(PushJobEntity)
+      .set({ updatedAtMs: nowMs })
+      .where("id IN (:...jobIds) AND state = 'queued'", { jobIds })
+      .execute();
+  }
+
   async due(nowMs: number, ownCreator: string, takeoverAfterMs: number, limit: number): Promise<PushJobRecord[]> {
     const takeover = nowMs - takeoverAfterMs;
     const rows = await this.db.dataSource.manager
       .createQueryBuilder(PushJobEntity, "j")
       .where(
-        "((j.state = 'queued' AND (j.next_attempt_at <= :takeover OR ((j.created_by = :own OR j.created_by LIKE :queued) AND j.next_attempt_at <= :now))) OR (j.state = 'running' AND (j.lease_expires_at < :takeover OR ((j.created_by = :own OR j.created_by LIKE :queued) AND j.lease_expires_at < :now))))",
+        "((j.state = 'queued' AND j.next_attempt_at <= :now AND (j.updated_at <= :takeover OR j.created_by = :own OR j.created_by LIKE :queued)) OR (j.state = 'running' AND (j.lease_expires_at < :takeover OR ((j.created_by = :own OR j.created_by LIKE :queued) AND j.lease_expires_at < :now))))",
         // The prefix has no wildcard characters of LIKE: it matches itself only.
         { now: nowMs, takeover, own: ownCreator, queued: `${QUEUED_JOB_CREATOR_PREFIX}%` },
       )

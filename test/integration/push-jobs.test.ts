@@ -96,12 +96,15 @@ for (const backend of BACKENDS) {
       assert.equal(new Set(taken).size, 20);
     });
 
-    it("the scheduler's look for due jobs: its own at once, another run's only once abandoned (due or lease expired a while ago)", async () => {
+    it("the scheduler's look for due jobs: its own at once, another run's only once abandoned (not kept alive, or lease expired, a while ago)", async () => {
       const now = Date.now() + 10 * 3_600_000;
       const grace = 60_000;
       const own = (await jobs.enqueue(job(randomUUID(), { createdBy: "scheduler", nextAttemptAtMs: now - 1000 }), audit)).job;
-      const cliFresh = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator", nextAttemptAtMs: now - 1000 }), audit)).job;
-      const cliAbandoned = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator", nextAttemptAtMs: now - grace - 1 }), audit)).job;
+      const cliFresh = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator", nextAttemptAtMs: now - 1000, updatedAtMs: now - 1000 }), audit)).job;
+      const cliAbandoned = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator", nextAttemptAtMs: now - grace - 1, updatedAtMs: now - grace - 1 }), audit)).job;
+      // A living run works through many devices: its waiting job has long been due, but the run keeps it alive.
+      const cliWaiting = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator", nextAttemptAtMs: now - 10 * grace, updatedAtMs: now - 10 * grace }), audit)).job;
+      await jobs.keepAlive([cliWaiting.jobId], now - 5000);
       const later = (await jobs.enqueue(job(randomUUID(), { createdBy: "scheduler", nextAttemptAtMs: now + 1000 }), audit)).job;
       const crashed = (await jobs.enqueue(job(randomUUID(), { createdBy: "cli:operator" }), audit)).job;
       await jobs.update(crashed.jobId, null, { state: "running", owner: "dead-instance", leaseExpiresAtMs: now - grace - 5 }, now);
@@ -110,12 +113,13 @@ for (const backend of BACKENDS) {
       const queued = (await jobs.enqueue(job(randomUUID(), { createdBy: queuedJobCreator("cli:operator"), nextAttemptAtMs: now - 1000 }), audit)).job;
       const queuedCrashed = (await jobs.enqueue(job(randomUUID(), { createdBy: queuedJobCreator("cli:operator") }), audit)).job;
       await jobs.update(queuedCrashed.jobId, null, { state: "running", owner: "dead-instance", leaseExpiresAtMs: now - 10 }, now);
-      const lookalike = (await jobs.enqueue(job(randomUUID(), { createdBy: "queue_cli:operator", nextAttemptAtMs: now - 1000 }), audit)).job;
+      const lookalike = (await jobs.enqueue(job(randomUUID(), { createdBy: "queue_cli:operator", nextAttemptAtMs: now - 1000, updatedAtMs: now - 1000 }), audit)).job;
       const due = (await jobs.due(now, "scheduler", grace, 1000)).map((j) => j.jobId);
       assert.ok(due.includes(own.jobId) && due.includes(cliAbandoned.jobId) && due.includes(crashed.jobId));
       assert.ok(due.includes(queued.jobId) && due.includes(queuedCrashed.jobId), "jobs handed to the running GDS (push --queue) are taken at once, like its own");
       assert.ok(!due.includes(lookalike.jobId), "only the exact queue: prefix hands a job over");
       assert.ok(!due.includes(cliFresh.jobId), "a CLI run still polling its own job keeps it");
+      assert.ok(!due.includes(cliWaiting.jobId), "a job its living run keeps alive stays with it, however long it has been due");
       assert.ok(!due.includes(later.jobId), "not before its attempt time");
       assert.ok(!due.includes(leased.jobId), "a lease that ran out moments ago may still be met by its owner");
       assert.ok(due.indexOf(cliAbandoned.jobId) < due.indexOf(own.jobId), "earliest due first");
