@@ -3,11 +3,10 @@ import type { ApplicationFields, ApplicationRecord } from "../domain/application
 import type { Clock } from "../domain/clock";
 import { GdsError } from "../domain/errors";
 import type { ApplicationFilter, ApplicationStore, AuditEntry } from "../services/ports";
-import { auditRow, writeAudit } from "./audit-writer";
+import { auditInsert, writeAudit } from "./audit-writer";
 import type { Database } from "./database";
 import { ApplicationEntity } from "./entities/application-entity";
 import { changeAndInsert, EntitySql } from "./entity-sql";
-import { AuditRecordEntity } from "./entities/audit-record-entity";
 import { CounterEntity } from "./entities/counter-entity";
 import { isUniqueViolation } from "./unique-violation";
 
@@ -73,7 +72,7 @@ export class ApplicationRepository implements ApplicationStore {
         { sql: "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", parameters: [RECORD_COUNTER] },
         [
           { table: EntitySql.of(this.db.dataSource, ApplicationEntity), row, fromFirst: { property: "recordId", column: "value" } },
-          { table: EntitySql.of(this.db.dataSource, AuditRecordEntity), row: auditRow(audit, this.clock.nowMs()) },
+          auditInsert(this.db.dataSource, audit, this.clock.nowMs()),
         ],
       );
       if (!taken) throw new Error(`the counter ${RECORD_COUNTER} is missing`);

@@ -1,7 +1,7 @@
-import type { EntityManager } from "typeorm";
+import type { DataSource, EntityManager } from "typeorm";
 import type { AuditEntry } from "../services/ports";
 import { AuditRecordEntity } from "./entities/audit-record-entity";
-import { EntitySql } from "./entity-sql";
+import { EntitySql, type RowOf } from "./entity-sql";
 
 /** The row of an audit record (its sequence number is the database's). */
 export function auditRow(entry: AuditEntry, atMs: number): AuditRecordEntity {
@@ -14,6 +14,11 @@ export function auditRow(entry: AuditEntry, atMs: number): AuditRecordEntity {
     outcome: entry.outcome.slice(0, 64),
     details: entry.details ?? null,
   };
+}
+
+/** An audit record to insert with a change (changeAndInsert). */
+export function auditInsert(dataSource: DataSource, entry: AuditEntry, atMs: number): RowOf<AuditRecordEntity> {
+  return { table: EntitySql.of(dataSource, AuditRecordEntity), row: auditRow(entry, atMs) };
 }
 
 /** Writes an audit record with the manager of the transaction that made the change. */

@@ -4,7 +4,7 @@ import { checkDecidable } from "../domain/certificate-request";
 import type { Clock } from "../domain/clock";
 import { GdsError } from "../domain/errors";
 import type { AuditEntry, CertificateStore, CrlSigner, CrlState, IssuedCertificateRow, PreviousCrl, StoredRequest } from "../services/ports";
-import { auditRow, writeAudit } from "./audit-writer";
+import { auditInsert, writeAudit } from "./audit-writer";
 import { AuditRecordEntity } from "./entities/audit-record-entity";
 import { changeAndInsert, EntitySql, placeholders, rowsOf, statement, type RowOf } from "./entity-sql";
 import type { Database } from "./database";
@@ -67,7 +67,7 @@ export class CertificateRepository implements CertificateStore {
   }
 
   private auditOf(entry: AuditEntry): RowOf<AuditRecordEntity> {
-    return { table: EntitySql.of(this.db.dataSource, AuditRecordEntity), row: auditRow(entry, this.clock.nowMs()) };
+    return auditInsert(this.db.dataSource, entry, this.clock.nowMs());
   }
 
   private lockFor() {
