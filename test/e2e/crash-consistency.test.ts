@@ -47,7 +47,10 @@ for (const backend of BACKENDS) {
   });
 }
 
-for (const backend of BACKENDS) {
+// The rollout is killed on SQLite only: on PostgreSQL, two-instances.test.ts kills the instance
+// running a 20-device rollout and checks the same (resumed jobs, one certificate per device), and the
+// issuance runs above check PostgreSQL's integrity after SIGKILL. Each run costs over a minute.
+for (const backend of ["sqlite"] as const) {
   describe(`crash consistency of a queued push rollout (${backend}, built CLI)`, { timeout: 1_200_000 }, () => {
     let root: string;
     let database: TestDatabase;
