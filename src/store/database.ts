@@ -25,6 +25,7 @@ import { Lifecycle1764500000000 } from "./migrations/1764500000000-lifecycle";
 import { Distribution1764510000000 } from "./migrations/1764510000000-distribution";
 import { CaRollover1764520000000 } from "./migrations/1764520000000-ca-rollover";
 import { RenewalPlanning1764600000000 } from "./migrations/1764600000000-renewal-planning";
+import { ApplicationNameIndex1764700000000 } from "./migrations/1764700000000-application-name-index";
 
 /** Every entity and migration, in one place so that SQLite and PostgreSQL get the same schema. */
 export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity, CertificateRequestEntity, IssuedCertificateEntity, CaStateEntity, OnboardingWindowEntity, PushSettingsEntity, PushJobEntity, PreviousCaCrlEntity, PushedStateEntity];
@@ -37,6 +38,7 @@ export const MIGRATIONS = [
   Distribution1764510000000,
   CaRollover1764520000000,
   RenewalPlanning1764600000000,
+  ApplicationNameIndex1764700000000,
 ];
 
 export type DatabaseKind = "sqlite" | "postgres";

@@ -4,11 +4,16 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { IssuedCertificateRow, StoredRequest } from "../../src/services/ports";
+import { randomUUID } from "node:crypto";
+import { compileLikePattern } from "../../src/domain/like-pattern";
+import { ApplicationRepository, toColumns } from "../../src/store/application-repository";
 import { CertificateRepository } from "../../src/store/certificate-repository";
 import { openDatabase, type Database } from "../../src/store/database";
+import { ApplicationEntity } from "../../src/store/entities/application-entity";
 import { AuditRecordEntity } from "../../src/store/entities/audit-record-entity";
 import { BACKENDS, createTestDatabase, type Backend, type TestDatabase } from "../helpers/databases";
 import { tempDir } from "../helpers/gds-fixture";
+import { serverRecord } from "../helpers/records";
 
 const clock = { nowMs: () => 1_764_000_000_000 };
 
@@ -218,13 +223,61 @@ for (const backend of BACKENDS) {
     });
 
     it("the migration marks certificates already replaced when it adds the planning column", async () => {
-      await db.dataSource.undoLastMigration();
-      const columns = (await db.dataSource.query(backend === "postgres" ? "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'issued_certificates'" : "PRAGMA table_info(issued_certificates)")).map((c: { name: string }) => c.name);
-      assert.ok(!columns.includes("superseded"), "the planning migration was undone");
+      const columns = async () => (await db.dataSource.query(backend === "postgres" ? "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'issued_certificates'" : "PRAGMA table_info(issued_certificates)")).map((c: { name: string }) => c.name);
+      // Back to before the planning migration (later migrations are undone first).
+      for (let undone = 0; (await columns()).includes("superseded") && undone < 10; undone++) await db.dataSource.undoLastMigration();
+      assert.ok(!(await columns()).includes("superseded"), "the planning migration was undone");
       await db.dataSource.runMigrations();
       const marks = await superseded();
       assert.equal([...marks.values()].filter(Boolean).length, 2, "the two replaced certificates (applications 1 and 2), nothing else");
       assert.deepEqual(await due(), [app(3), app(4), app(5)]);
+    });
+  });
+}
+
+for (const backend of BACKENDS) {
+  describe(`application names: a pattern with a literal prefix is an index range (${backend})`, () => {
+    const suite = storeForSuite(backend, "store-names");
+    const COUNT = 4000;
+    let db: Database;
+    let applications: ApplicationRepository;
+    before(async () => {
+      db = suite.db();
+      applications = new ApplicationRepository(db, clock);
+      // serverRecord(n) is named "PLC n"; every tenth is renamed so that the prefix meets other names too.
+      for (let first = 1; first <= COUNT; first += 500) {
+        const rows: Partial<ApplicationEntity>[] = [];
+        for (let n = first; n < first + 500; n++) {
+          const fields = n % 10 === 0 ? serverRecord(n, { applicationNames: [{ locale: "en", text: `plc ${n} (lower case)` }] }) : serverRecord(n);
+          rows.push({ ...toColumns(fields), id: randomUUID(), recordId: n, createdAtMs: 1, updatedAtMs: 1 });
+        }
+        await db.dataSource.manager.insert(ApplicationEntity, rows);
+      }
+      await db.dataSource.query(backend === "postgres" ? "ANALYZE applications" : "PRAGMA optimize=0x10002");
+    });
+
+    const names = async (pattern: string, afterRecordId = 0) => {
+      const found: string[] = [];
+      for await (const record of applications.scan({ afterRecordId, name: compileLikePattern(pattern), capabilities: [], types: null }, 100)) found.push(record.applicationNames[0].text);
+      return found;
+    };
+
+    it("a prefix finds exactly its records, in record order, case-sensitively; paging goes on after the last record id", async () => {
+      const expected = Array.from({ length: COUNT }, (_, i) => i + 1)
+        .filter((n) => n % 10 !== 0 && String(n).startsWith("12"))
+        .map((n) => serverRecord(n).applicationNames[0].text);
+      assert.deepEqual(await names("PLC 12%"), expected);
+      assert.deepEqual(await names("plc 12%"), ["plc 120 (lower case)", "plc 1200 (lower case)", "plc 1210 (lower case)", "plc 1220 (lower case)", "plc 1230 (lower case)", "plc 1240 (lower case)", "plc 1250 (lower case)", "plc 1260 (lower case)", "plc 1270 (lower case)", "plc 1280 (lower case)", "plc 1290 (lower case)"]);
+      assert.deepEqual(await names("PLC 12%", 1200), expected.filter((n) => Number(n.slice(4)) > 1200));
+      assert.deepEqual(await names("PLC 1\\%"), [], "an escaped wildcard is a literal character");
+      assert.equal((await names("%(lower case)")).length, COUNT / 10, "a pattern without a prefix still finds every match");
+    });
+
+    it("the database reads a narrow prefix through the name index", async () => {
+      const sql = `SELECT id FROM applications WHERE record_id > 0 AND default_name LIKE 'PLC 123%' ESCAPE '\\' ORDER BY record_id LIMIT 100`;
+      const plan = backend === "postgres" ? await db.dataSource.query(`EXPLAIN ${sql}`) : await db.dataSource.query(`EXPLAIN QUERY PLAN ${sql}`);
+      const text = (plan as Array<Record<string, string>>).map((row) => Object.values(row).join(" ")).join("\n");
+      assert.match(text, /ix_applications_default_name/, text);
     });
   });
 }
