@@ -326,9 +326,6 @@ export async function startGds(
     const init = await initialize(services, options.env ?? process.env, clock);
     if (options.onboardingMs) await services.onboarding.open("start --onboarding", options.onboardingMs);
     await services.onboarding.refresh();
-    // SQLite plans a query from the statistics of its tables (a name prefix as an index range or
-    // records in order): the long-running server refreshes them when they are missing or stale.
-    if (services.db.kind === "sqlite") await services.db.reader.query("PRAGMA optimize=0x10002");
     // Loaded here so that CLI commands that only read data never load the OPC UA stack.
     const { startGdsServer } = await import("./opcua/gds-server.js");
     const metrics = options.metrics ? new GdsMetrics(services.fleet) : null;
