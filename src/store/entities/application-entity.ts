@@ -18,7 +18,10 @@ export class ApplicationEntity {
   @Column({ name: "product_uri", type: "varchar", length: 1024 })
   productUri!: string;
 
-  /** Text of the first ApplicationName: the one QueryApplications filters on. */
+  /**
+   * Text of the first ApplicationName: the one QueryApplications and QueryServers filter on. Indexed
+   * by migration 1764700000000 (text_pattern_ops on PostgreSQL, which a decorator cannot say).
+   */
   @Column({ name: "default_name", type: "varchar", length: 512 })
   defaultName!: string;
 
