@@ -1,4 +1,4 @@
-import type { EntityManager } from "typeorm";
+import type { EntityManager, SelectQueryBuilder } from "typeorm";
 import type { ApplicationFields, ApplicationRecord } from "../domain/application";
 import type { Clock } from "../domain/clock";
 import { GdsError } from "../domain/errors";
@@ -123,21 +123,26 @@ export class ApplicationRepository implements ApplicationStore {
     return rows.map(toRecord);
   }
 
+  /** One batch of `scan`: the records after `after` that SQL LIKE lets through, in record-id order. */
+  scanBatchQuery(filter: ApplicationFilter, after: number, batchSize: number): SelectQueryBuilder<ApplicationEntity> {
+    const qb = this.db.dataSource.manager
+      .createQueryBuilder(ApplicationEntity, "a")
+      .where("a.recordId > :after", { after })
+      .orderBy("a.recordId", "ASC")
+      .limit(batchSize);
+    if (filter.types) qb.andWhere("a.applicationType IN (:...types)", { types: filter.types });
+    // SQL LIKE only narrows; the compiled pattern decides (scan).
+    if (filter.name) qb.andWhere("a.defaultName LIKE :name ESCAPE '\\'", { name: filter.name.sqlLike });
+    if (filter.uri) qb.andWhere("a.applicationUri LIKE :uri ESCAPE '\\'", { uri: filter.uri.sqlLike });
+    if (filter.productUri) qb.andWhere("a.productUri LIKE :product ESCAPE '\\'", { product: filter.productUri.sqlLike });
+    filter.capabilities.forEach((cap, i) => qb.andWhere(`a.capabilities LIKE :cap${i}`, { [`cap${i}`]: `%,${cap},%` }));
+    return qb;
+  }
+
   async *scan(filter: ApplicationFilter, batchSize: number): AsyncIterable<ApplicationRecord> {
     let after = filter.afterRecordId;
     for (;;) {
-      const qb = this.db.dataSource.manager
-        .createQueryBuilder(ApplicationEntity, "a")
-        .where("a.recordId > :after", { after })
-        .orderBy("a.recordId", "ASC")
-        .limit(batchSize);
-      if (filter.types) qb.andWhere("a.applicationType IN (:...types)", { types: filter.types });
-      // SQL LIKE only narrows; the compiled pattern decides below.
-      if (filter.name) qb.andWhere("a.defaultName LIKE :name ESCAPE '\\'", { name: filter.name.sqlLike });
-      if (filter.uri) qb.andWhere("a.applicationUri LIKE :uri ESCAPE '\\'", { uri: filter.uri.sqlLike });
-      if (filter.productUri) qb.andWhere("a.productUri LIKE :product ESCAPE '\\'", { product: filter.productUri.sqlLike });
-      filter.capabilities.forEach((cap, i) => qb.andWhere(`a.capabilities LIKE :cap${i}`, { [`cap${i}`]: `%,${cap},%` }));
-      const rows = await qb.getMany();
+      const rows = await this.scanBatchQuery(filter, after, batchSize).getMany();
       for (const row of rows) {
         const record = toRecord(row);
         if (filter.name && !filter.name.test(row.defaultName)) continue;
