@@ -326,6 +326,7 @@ export async function startGds(
     const init = await initialize(services, options.env ?? process.env, clock);
     if (options.onboardingMs) await services.onboarding.open("start --onboarding", options.onboardingMs);
     await services.onboarding.refresh();
+    await services.db.checkpointInBackground(logError);
     // Loaded here so that CLI commands that only read data never load the OPC UA stack.
     const { startGdsServer } = await import("./opcua/gds-server.js");
     const metrics = options.metrics ? new GdsMetrics(services.fleet) : null;

@@ -26,6 +26,8 @@ import { Distribution1764510000000 } from "./migrations/1764510000000-distributi
 import { CaRollover1764520000000 } from "./migrations/1764520000000-ca-rollover";
 import { RenewalPlanning1764600000000 } from "./migrations/1764600000000-renewal-planning";
 import { ApplicationNameIndex1764700000000 } from "./migrations/1764700000000-application-name-index";
+import { SqliteBatches, type BatchedConnection } from "./sqlite-batches";
+import { SqliteCheckpointer, type CheckpointedConnection } from "./sqlite-checkpointer";
 
 /** Every entity and migration, in one place so that SQLite and PostgreSQL get the same schema. */
 export const ENTITIES = [ApplicationEntity, UserEntity, AuditRecordEntity, CounterEntity, CertificateRequestEntity, IssuedCertificateEntity, CaStateEntity, OnboardingWindowEntity, PushSettingsEntity, PushJobEntity, PreviousCaCrlEntity, PushedStateEntity];
@@ -64,10 +66,16 @@ export interface Database {
   /** Runs `work` in one transaction. On SQLite transactions are queued: there is one connection. */
   transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T>;
   /**
-   * SQLite only: runs `work` synchronously as one transaction, queued like `transaction`, so that it
-   * never runs inside another transaction left open across an await.
+   * SQLite only: runs `work` synchronously and atomically, queued like `transaction`, so that it
+   * never runs inside another transaction left open across an await. Works waiting together share
+   * one COMMIT, each in a savepoint of its own (SqliteBatches); the promise settles after it.
    */
   sqliteTransaction<T>(work: (run: SqliteStatements) => T): Promise<T>;
+  /**
+   * SQLite: checkpoints the WAL from a thread of its own from now until close (the server; a CLI
+   * command's few writes leave them to SQLite). Nothing on PostgreSQL.
+   */
+  checkpointInBackground(onError: (message: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,9 +96,8 @@ function postgresStatements(pool: Pool): Queryable {
 }
 
 /** The statements of one better-sqlite3 connection, prepared once per SQL text. */
-interface SqliteConnection {
+interface SqliteConnection extends BatchedConnection {
   prepare(sql: string): { reader: boolean; all(...parameters: unknown[]): unknown[]; run(...parameters: unknown[]): unknown };
-  transaction<F extends () => unknown>(fn: F): F;
 }
 
 function sqliteStatements(connection: SqliteConnection): SqliteStatements {
@@ -188,17 +195,22 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
     queue = run.catch(() => undefined);
     return run;
   };
+  let batches: SqliteBatches | null = null;
   const transaction = <T>(work: (manager: EntityManager) => Promise<T>): Promise<T> => {
     if (kind === "postgres") return dataSource.transaction(work);
+    // First-in first-out: synchronous work queued after this runs after it.
+    batches?.cut();
     return enqueue(() => dataSource.transaction(work));
   };
   let reader: Queryable;
+  let checkpointer: SqliteCheckpointer | null = null;
   let sqliteTransaction: Database["sqliteTransaction"] = () => Promise.reject(new Error("sqliteTransaction on PostgreSQL"));
   if (kind === "sqlite") {
     const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
     const statements = sqliteStatements(connection);
     reader = { query: async (sql, parameters = []) => statements(sql, parameters) };
-    sqliteTransaction = (work) => enqueue(() => connection.transaction(() => work(statements))());
+    const sqliteBatches = (batches = new SqliteBatches(connection, statements, (job) => void enqueue(job)));
+    sqliteTransaction = (work) => sqliteBatches.run(work);
   } else {
     reader = postgresStatements((dataSource.driver as unknown as { master: Pool }).master);
   }
@@ -208,8 +220,15 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
     reader,
     transaction,
     sqliteTransaction,
+    checkpointInBackground: async (onError) => {
+      if (kind !== "sqlite" || checkpointer) return;
+      const connection = (dataSource.driver as unknown as { databaseConnection: CheckpointedConnection }).databaseConnection;
+      checkpointer = await SqliteCheckpointer.start(location.sqlitePath, connection, onError);
+    },
     close: async () => {
       await queue.catch(() => undefined);
+      await checkpointer?.stop();
+      checkpointer = null;
       if (dataSource.isInitialized) await dataSource.destroy();
     },
   };

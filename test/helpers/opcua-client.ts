@@ -22,6 +22,8 @@ export interface ClientOptions {
   x509?: { certificate: Buffer; privateKeyPem: string };
   /** The client application's own certificate (e.g. one the GDS issued) instead of a self-signed one. */
   application?: { applicationUri: string; certificateFile: string; privateKeyFile: string };
+  /** Keeps an idle session alive (the server closes one silent for its timeout, 60 s). */
+  keepSessionAlive?: boolean;
 }
 
 const managers = new Map<string, OPCUACertificateManager>();
@@ -61,6 +63,7 @@ export async function openGdsSession(gds: TestGds, options: ClientOptions): Prom
     // Bursts of hundreds of calls on a loaded 2-core machine: a slow answer is not a lost one.
     defaultTransactionTimeout: 60_000,
     clientCertificateManager: await clientCertificateManager(gds),
+    keepSessionAlive: options.keepSessionAlive ?? false,
     ...(options.application ?? {}),
   });
   try {
