@@ -59,6 +59,8 @@ async function main(): Promise<void> {
   }
   const pull = directories.map((d) => new CertificateClient(d));
   send({ type: "ready", open: pull.length, refused });
+  // The benchmark is gone (it failed or was killed): nothing will ask for "close".
+  process.once("disconnect", () => process.exit(0));
 
   process.on("message", (message: ToClients) => {
     if (message.type === "close") {
