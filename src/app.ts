@@ -13,7 +13,7 @@ import { exists } from "./ca/key-files";
 import { LocalAuthorities } from "./ca/local-authorities";
 import { SecretBox } from "./ca/secret-box";
 import type { GdsConfig } from "./config/config";
-import { GdsMetrics } from "./metrics/gds-metrics";
+import type { GdsMetrics } from "./metrics/gds-metrics";
 import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server";
 import { dataPaths } from "./config/data-folder";
 import { DEFAULT_APPLICATION_GROUP } from "./domain/certificate-groups";
@@ -329,7 +329,8 @@ export async function startGds(
     await services.db.checkpointInBackground(logError);
     // Loaded here so that CLI commands that only read data never load the OPC UA stack.
     const { startGdsServer } = await import("./opcua/gds-server.js");
-    const metrics = options.metrics ? new GdsMetrics(services.fleet) : null;
+    // prom-client only when /metrics is served: CLI commands share this module.
+    const metrics = options.metrics ? new (await import("./metrics/gds-metrics.js")).GdsMetrics(services.fleet) : null;
     const server = await startGdsServer({
       port: config.port,
       host: config.host,

@@ -73,7 +73,8 @@ export interface Database {
   sqliteTransaction<T>(work: (run: SqliteStatements) => T): Promise<T>;
   /**
    * SQLite: checkpoints the WAL from a thread of its own from now until close (the server; a CLI
-   * command's few writes leave them to SQLite). Nothing on PostgreSQL.
+   * command's few writes leave them to SQLite). A thread that cannot start is reported to `onError`
+   * and SQLite's own checkpoints stay. Nothing on PostgreSQL.
    */
   checkpointInBackground(onError: (message: string) => void): Promise<void>;
   close(): Promise<void>;
@@ -223,7 +224,12 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
     checkpointInBackground: async (onError) => {
       if (kind !== "sqlite" || checkpointer) return;
       const connection = (dataSource.driver as unknown as { databaseConnection: CheckpointedConnection }).databaseConnection;
-      checkpointer = await SqliteCheckpointer.start(location.sqlitePath, connection, onError);
+      try {
+        checkpointer = await SqliteCheckpointer.start(location.sqlitePath, connection, onError);
+      } catch (e) {
+        // Not a reason to stay down: the main connection checkpoints as SQLite does by default.
+        onError(`${(e as Error).message}; SQLite checkpoints stay on the main connection`);
+      }
     },
     close: async () => {
       await queue.catch(() => undefined);

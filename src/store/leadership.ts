@@ -1,4 +1,4 @@
-import { Client } from "pg";
+import type { Client } from "pg";
 import type { Leadership } from "../services/lifecycle-ports";
 import type { Database } from "./database";
 
@@ -20,6 +20,8 @@ class AdvisoryLockLeadership implements Leadership {
   async acquire(): Promise<boolean> {
     try {
       if (!this.client) {
+        // Loaded here: CLI commands and SQLite servers never need it (about 60 ms of loading).
+        const { Client } = await import("pg");
         const client = new Client({ connectionString: this.url, application_name: "opcua-gds scheduler" });
         // An idle connection that breaks emits 'error': without a listener the process would end.
         client.on("error", () => void this.drop(client));
