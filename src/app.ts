@@ -326,9 +326,11 @@ export async function startGds(
     const init = await initialize(services, options.env ?? process.env, clock);
     if (options.onboardingMs) await services.onboarding.open("start --onboarding", options.onboardingMs);
     await services.onboarding.refresh();
-    await services.db.checkpointInBackground(logError);
+    // The thread starts while the OPC UA stack loads; services.close() waits for it either way.
+    const checkpoints = services.db.checkpointInBackground(logError);
     // Loaded here so that CLI commands that only read data never load the OPC UA stack.
     const { startGdsServer } = await import("./opcua/gds-server.js");
+    await checkpoints;
     // prom-client only when /metrics is served: CLI commands share this module.
     const metrics = options.metrics ? new (await import("./metrics/gds-metrics.js")).GdsMetrics(services.fleet) : null;
     const server = await startGdsServer({

@@ -205,6 +205,7 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
   };
   let reader: Queryable;
   let checkpointer: SqliteCheckpointer | null = null;
+  let checkpointerStarting: Promise<void> | null = null;
   let sqliteTransaction: Database["sqliteTransaction"] = () => Promise.reject(new Error("sqliteTransaction on PostgreSQL"));
   if (kind === "sqlite") {
     const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
@@ -221,20 +222,22 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
     reader,
     transaction,
     sqliteTransaction,
-    checkpointInBackground: async (onError) => {
-      if (kind !== "sqlite" || checkpointer) return;
+    checkpointInBackground: (onError) => {
+      if (kind !== "sqlite") return Promise.resolve();
       const connection = (dataSource.driver as unknown as { databaseConnection: CheckpointedConnection }).databaseConnection;
-      try {
-        checkpointer = await SqliteCheckpointer.start(location.sqlitePath, connection, onError);
-      } catch (e) {
+      checkpointerStarting ??= SqliteCheckpointer.start(location.sqlitePath, connection, onError).then(
+        (started) => void (checkpointer = started),
         // Not a reason to stay down: the main connection checkpoints as SQLite does by default.
-        onError(`${(e as Error).message}; SQLite checkpoints stay on the main connection`);
-      }
+        (e: Error) => onError(`${e.message}; SQLite checkpoints stay on the main connection`),
+      );
+      return checkpointerStarting;
     },
     close: async () => {
       await queue.catch(() => undefined);
+      await checkpointerStarting;
       await checkpointer?.stop();
       checkpointer = null;
+      checkpointerStarting = null;
       if (dataSource.isInitialized) await dataSource.destroy();
     },
   };
