@@ -61,18 +61,54 @@ export class ChannelCertificateManager extends OPCUACertificateManager {
     return answer(this.decideCaughtUp(chain), callback);
   }
 
+  /**
+   * node-opcua-pki's reload empties the in-memory index and reads the folders back one file at a
+   * time: a check in between would refuse a trusted client (chain incomplete, revocation unknown).
+   * So reloads run one at a time, wait for the checks under way, and checks wait for a reload.
+   */
+  override async reloadCertificates(): Promise<void> {
+    const before = this.reloading;
+    const run = (async () => {
+      await before?.catch(() => undefined);
+      while (this.checksUnderWay > 0) await new Promise<void>((resolve) => this.checksFinished.push(resolve));
+      await super.reloadCertificates();
+    })();
+    this.reloading = run;
+    try {
+      await run;
+    } finally {
+      if (this.reloading === run) this.reloading = null;
+    }
+  }
+
+  private reloading: Promise<void> | null = null;
+  private checksUnderWay = 0;
+  private checksFinished: Array<() => void> = [];
+
+  /** Runs a check against a complete index: after any reload under way, and holding off the next. */
+  private async whileIndexComplete<T>(check: () => Promise<T>): Promise<T> {
+    while (this.reloading) await this.reloading.catch(() => undefined);
+    this.checksUnderWay++;
+    try {
+      return await check();
+    } finally {
+      if (--this.checksUnderWay === 0) for (const resolve of this.checksFinished.splice(0)) resolve();
+    }
+  }
+
   private async decideCaughtUp(chain: Chain): Promise<StatusCode> {
-    const status = await this.decide(chain);
+    const status = await this.whileIndexComplete(() => this.decide(chain));
     const now = Date.now();
     if (!this.catchUp || !status.equals(StatusCodes.BadCertificateChainIncomplete) || now - this.lastCatchUpMs < 1000) return status;
     this.lastCatchUpMs = now;
     try {
+      // Outside the check: catching up reloads the index, which waits for the checks under way.
       await this.catchUp();
     } catch (e) {
       this.logError(`trust store catch-up failed: ${(e as Error).message}`);
       return status;
     }
-    return this.decide(chain);
+    return this.whileIndexComplete(() => this.decide(chain));
   }
 
   private async decide(chain: Chain): Promise<StatusCode> {
