@@ -97,7 +97,7 @@ function postgresStatements(pool: Pool): Queryable {
 }
 
 /** The statements of one better-sqlite3 connection, prepared once per SQL text. */
-interface SqliteConnection extends BatchedConnection {
+interface SqliteConnection extends BatchedConnection, CheckpointedConnection {
   prepare(sql: string): { reader: boolean; all(...parameters: unknown[]): unknown[]; run(...parameters: unknown[]): unknown };
 }
 
@@ -207,11 +207,11 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
   let checkpointer: SqliteCheckpointer | null = null;
   let checkpointerStarting: Promise<void> | null = null;
   let sqliteTransaction: Database["sqliteTransaction"] = () => Promise.reject(new Error("sqliteTransaction on PostgreSQL"));
-  if (kind === "sqlite") {
-    const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
-    const statements = sqliteStatements(connection);
+  const sqliteConnection = kind === "sqlite" ? (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection : null;
+  if (sqliteConnection) {
+    const statements = sqliteStatements(sqliteConnection);
     reader = { query: async (sql, parameters = []) => statements(sql, parameters) };
-    const sqliteBatches = (batches = new SqliteBatches(connection, statements, (job) => void enqueue(job)));
+    const sqliteBatches = (batches = new SqliteBatches(sqliteConnection, statements, (job) => void enqueue(job)));
     sqliteTransaction = (work) => sqliteBatches.run(work);
   } else {
     reader = postgresStatements((dataSource.driver as unknown as { master: Pool }).master);
@@ -223,9 +223,8 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
     transaction,
     sqliteTransaction,
     checkpointInBackground: (onError) => {
-      if (kind !== "sqlite") return Promise.resolve();
-      const connection = (dataSource.driver as unknown as { databaseConnection: CheckpointedConnection }).databaseConnection;
-      checkpointerStarting ??= SqliteCheckpointer.start(location.sqlitePath, connection, onError).then(
+      if (!sqliteConnection) return Promise.resolve();
+      checkpointerStarting ??= SqliteCheckpointer.start(location.sqlitePath, sqliteConnection, onError).then(
         (started) => void (checkpointer = started),
         // Not a reason to stay down: the main connection checkpoints as SQLite does by default.
         (e: Error) => onError(`${e.message}; SQLite checkpoints stay on the main connection`),

@@ -42,7 +42,7 @@ export class SqliteBatches {
    * @param enqueue the connection's queue: a batch runs when everything queued before it is done.
    */
   constructor(
-    private readonly connection: BatchedConnection,
+    connection: BatchedConnection,
     statements: SqliteStatements,
     private readonly enqueue: (job: () => Promise<void>) => void,
   ) {

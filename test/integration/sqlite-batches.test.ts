@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { randomUUID } from "node:crypto";
 import BetterSqlite3 from "better-sqlite3";
-import type { SqliteStatements } from "../../src/store/database";
+import { GdsError } from "../../src/domain/errors";
+import { ApplicationRepository } from "../../src/store/application-repository";
+import { openDatabase, type SqliteStatements } from "../../src/store/database";
 import { SqliteBatches } from "../../src/store/sqlite-batches";
 import { tempDir } from "../helpers/gds-fixture";
+import { serverRecord } from "../helpers/records";
 
 describe("SQLite group commit (SqliteBatches)", () => {
   let dir: string;
@@ -108,5 +112,41 @@ describe("SQLite group commit (SqliteBatches)", () => {
     const second = batches.run(() => order.push("batched after"));
     await Promise.all([first, second, queue]);
     assert.deepEqual(order, ["batched before", "queued in between", "batched after"]);
+  });
+});
+
+describe("group commit through the store (openDatabase, ApplicationRepository)", () => {
+  it("30 registrations at once through the batches: each duplicate ApplicationUri fails alone (EntryExists) and takes no record id, the others commit with their audit records", async () => {
+    const dir = await tempDir("batches-store-");
+    const file = path.join(dir, "gds.sqlite");
+    const db = await openDatabase({ sqlitePath: file });
+    try {
+      const clock = { nowMs: () => Date.now() };
+      const applications = new ApplicationRepository(db, clock);
+      // 30 registrations at once; numbers 5, 10, ... are registered twice in the same burst.
+      const numbers = Array.from({ length: 24 }, (_, i) => i + 1);
+      const requests = [...numbers, 5, 10, 15, 20].map((n) =>
+        applications.insert(randomUUID(), serverRecord(`batch${n}`), clock.nowMs(), { actor: "test", action: "RegisterApplication", subject: `batch${n}`, outcome: "Good" }),
+      );
+      const outcomes = await Promise.allSettled(requests);
+      const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+      assert.equal(refused.length, 4, "one of each duplicated pair is refused");
+      for (const r of refused) assert.ok(r.reason instanceof GdsError && r.reason.kind === "EntryExists", String(r.reason));
+      // What another connection reads: every record once, record ids 1..24 with no gap (the refused
+      // ones' counter increments were rolled back with their savepoints), one audit record each.
+      const other = new BetterSqlite3(file, { readonly: true });
+      try {
+        const rows = other.prepare("SELECT application_uri AS uri, record_id AS recordId FROM applications ORDER BY record_id").all() as Array<{ uri: string; recordId: number }>;
+        assert.deepEqual(rows.map((r) => r.recordId), numbers);
+        assert.deepEqual(new Set(rows.map((r) => r.uri)), new Set(numbers.map((n) => serverRecord(`batch${n}`).applicationUri)));
+        const audits = other.prepare("SELECT COUNT(*) AS n FROM audit_records WHERE action = 'RegisterApplication'").get() as { n: number };
+        assert.equal(audits.n, 24);
+      } finally {
+        other.close();
+      }
+    } finally {
+      await db.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

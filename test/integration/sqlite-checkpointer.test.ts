@@ -4,6 +4,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
+import { openDatabase } from "../../src/store/database";
 import { SqliteCheckpointer } from "../../src/store/sqlite-checkpointer";
 import { tempDir } from "../helpers/gds-fixture";
 import { waitFor } from "../helpers/wait";
@@ -55,6 +56,19 @@ describe("SQLite checkpoints in a worker thread", () => {
     assert.equal(autocheckpoint(db), 1000, "SQLite's default is back after stop");
     assert.deepEqual(errors, []);
     db.close();
+  });
+
+  it("runs for a database opened by the store from checkpointInBackground until close", async () => {
+    const dir = await tempDir("checkpointer-");
+    dirs.push(dir);
+    const db = await openDatabase({ sqlitePath: path.join(dir, "gds.sqlite") });
+    const setting = async () => Number(((await db.reader.query("PRAGMA wal_autocheckpoint")) as Array<{ wal_autocheckpoint: number }>)[0].wal_autocheckpoint);
+    assert.equal(await setting(), 1000, "a database opened by a CLI command keeps SQLite's checkpoints");
+    const errors: string[] = [];
+    await db.checkpointInBackground((m) => errors.push(m));
+    assert.equal(await setting(), 10_000, "the worker checkpoints; the main connection only as a safety net");
+    await db.close();
+    assert.deepEqual(errors, []);
   });
 
   it("refuses to start on a database that does not exist, with the reason", async () => {
