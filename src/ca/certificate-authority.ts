@@ -235,7 +235,7 @@ export class CertificateAuthority {
    * keyUsage without keyCertSign/cRLSign, serverAuth+clientAuth, SKI and AKI. The RSA signature is
    * made by the CA's key: WebCrypto off the main thread, or the token (C_Sign).
    */
-  async issueApplicationCertificateDer(publicKey: CryptoKey, profile: ApplicationCertificateProfile): Promise<IssuedDer> {
+  async issueApplicationCertificateDer(publicKey: CryptoKey | KeyObject, profile: ApplicationCertificateProfile): Promise<IssuedDer> {
     const now = this.clock.nowMs();
     const serial = Buffer.from(randomSerialHex(), "hex");
     const [template, spki] = await Promise.all([this.leafTemplate(), subjectPublicKeyInfo(publicKey)]);
@@ -257,7 +257,7 @@ export class CertificateAuthority {
   }
 
   /** Issues an application instance certificate (see issueApplicationCertificateDer), parsed. */
-  async issueApplicationCertificate(publicKey: CryptoKey, profile: ApplicationCertificateProfile): Promise<x509.X509Certificate> {
+  async issueApplicationCertificate(publicKey: CryptoKey | KeyObject, profile: ApplicationCertificateProfile): Promise<x509.X509Certificate> {
     const issued = await this.issueApplicationCertificateDer(publicKey, profile);
     return new x509.X509Certificate(new Uint8Array(issued.der));
   }

@@ -127,8 +127,8 @@ function extension(oid: Uint8Array, critical: boolean, value: Uint8Array): Buffe
  * The DER SubjectPublicKeyInfo of a public key as OpenSSL exports it. RSA keys are written from
  * their modulus and exponent (exporting through OpenSSL's encoder costs a third of a millisecond).
  */
-export async function subjectPublicKeyInfo(publicKey: CryptoKey): Promise<Uint8Array> {
-  const key = KeyObject.from(publicKey as unknown as webcrypto.CryptoKey);
+export async function subjectPublicKeyInfo(publicKey: CryptoKey | KeyObject): Promise<Uint8Array> {
+  const key = publicKey instanceof KeyObject ? publicKey : KeyObject.from(publicKey as unknown as webcrypto.CryptoKey);
   if (key.asymmetricKeyType === "rsa") {
     const jwk = key.export({ format: "jwk" });
     const rsaPublicKey = sequence(unsignedInteger(Buffer.from(jwk.n!, "base64url")), unsignedInteger(Buffer.from(jwk.e!, "base64url")));

@@ -3,7 +3,7 @@ import * as x509 from "@peculiar/x509";
 import type { GdsConfig } from "../config/config";
 import type { DataPaths } from "../config/data-folder";
 import { thumbprintOf } from "../domain/thumbprint";
-import type { CaRenewOptions, CertificateAuthorityPort, IssueProfile, ParsedCsrWithKey, Signer } from "../services/ports";
+import type { CaRenewOptions, CertificateAuthorityPort, IssueProfile, ParsedCsrWithKey, PublicKeyInput, Signer } from "../services/ports";
 import { defaultCaKeyLabel, type CaRegistry } from "./ca-registry";
 import { renewSelfSigned, retireAuthorityFiles } from "./ca-rollover";
 import { generateRsaKeyPair, type CertificateAuthority } from "./certificate-authority";
@@ -28,7 +28,7 @@ function signerOf(ca: CertificateAuthority): Signer {
         return false;
       }
     },
-    issue(publicKey: CryptoKey, profile: IssueProfile) {
+    issue(publicKey: PublicKeyInput, profile: IssueProfile) {
       return ca.issueApplicationCertificateDer(publicKey, profile);
     },
     async signCrl(revoked, crlNumber, thisUpdateMs, nextUpdateMs) {

@@ -27,6 +27,7 @@ import type {
   CrlState,
   IssuedCertificateRow,
   ParsedCsrWithKey,
+  PublicKeyInput,
   SecretSealer,
   StoredRequest,
 } from "./ports";
@@ -264,7 +265,7 @@ export class CertificateService {
     await this.followAuthorities();
     const signer = this.authorities.signer(request.groupName, request.certificateTypeName);
     const lifetimeDays = this.groupPolicy(groupByName(request.groupName)).lifetimeDays;
-    let publicKey: CryptoKey;
+    let publicKey: PublicKeyInput;
     let subject: string;
     let dnsNames: string[];
     let ipAddresses: string[];

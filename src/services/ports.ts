@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import type { ApplicationFields, ApplicationRecord, ApplicationType } from "../domain/application";
 import type { CertificateRequestRecord, RequestState } from "../domain/certificate-request";
 import type { ParsedCsrFacts } from "../domain/csr-policy";
@@ -178,10 +179,13 @@ export interface PreviousCrl extends CrlState {
   caSerialHex: string;
 }
 
+/** A public key a certificate is issued for: a WebCrypto key or a node:crypto KeyObject. */
+export type PublicKeyInput = CryptoKey | KeyObject;
+
 /** What the GDS learns from a PKCS#10 request (see domain/csr-policy for the checks). */
 export interface ParsedCsrWithKey extends ParsedCsrFacts {
   /** The requester's public key, in the form the signer takes back. */
-  publicKey: CryptoKey;
+  publicKey: PublicKeyInput;
 }
 
 /** What an application certificate says about its application, exactly (OPC 10000-12 §7.6, OPC 10000-6 §6.2.2). */
@@ -206,7 +210,7 @@ export interface Signer {
   chainDer: Buffer[];
   /** True when this CA's current key signed the CRL (false after a CA replacement). */
   signedCrl(crlDer: Buffer): Promise<boolean>;
-  issue(publicKey: CryptoKey, profile: IssueProfile): Promise<{ der: Buffer; serialHex: string; notBeforeMs: number; notAfterMs: number }>;
+  issue(publicKey: PublicKeyInput, profile: IssueProfile): Promise<{ der: Buffer; serialHex: string; notBeforeMs: number; notAfterMs: number }>;
   signCrl(revoked: Array<{ serialHex: string; revokedAtMs: number }>, crlNumber: number, thisUpdateMs: number, nextUpdateMs: number): Promise<Buffer>;
 }
 

@@ -18,12 +18,31 @@ function toRow(e: UserEntity): UserRow {
   };
 }
 
+/** Users kept in UserRepository's cache at most; more are read again (names probed at logon are cached too). */
+const CACHED_USERS = 1000;
+
 /** UserStore on TypeORM. */
 export class UserRepository implements UserStore {
+  /**
+   * SQLite: users as last read, by `column\0value`, while nothing changed them. A method call reads
+   * its caller's roles; `PRAGMA data_version`, which moves with every commit of another connection
+   * (a CLI command changing a user, another process), costs a fraction of reading the user again.
+   * Changes through this repository clear it (`writes` tells a read that overlapped one). PostgreSQL:
+   * other instances change users too, so every call reads.
+   */
+  private readonly cache = new Map<string, UserRow | null>();
+  private cacheVersion: unknown = null;
+  private writes = 0;
+
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
   ) {}
+
+  private changed(): void {
+    this.writes++;
+    this.cache.clear();
+  }
 
   async insert(user: UserRow, audit: AuditEntry): Promise<void> {
     try {
@@ -37,20 +56,43 @@ export class UserRepository implements UserStore {
     } catch (e) {
       if (isUniqueViolation(e)) throw new GdsError("EntryExists", `user "${user.name}" or its certificate already exists`);
       throw e;
+    } finally {
+      this.changed();
     }
   }
 
   async remove(name: string, audit: AuditEntry): Promise<boolean> {
-    return this.db.transaction(async (m) => {
-      const result = await m.delete(UserEntity, { name });
-      if (!result.affected) return false;
-      await writeAudit(m, audit, this.clock.nowMs());
-      return true;
-    });
+    try {
+      return await this.db.transaction(async (m) => {
+        const result = await m.delete(UserEntity, { name });
+        if (!result.affected) return false;
+        await writeAudit(m, audit, this.clock.nowMs());
+        return true;
+      });
+    } finally {
+      this.changed();
+    }
   }
 
   /** The user whose `column` holds `value`, in plain SQL: roles are read on every method call. */
   private async userWhere(column: "name" | "certificate_thumbprint", value: string): Promise<UserRow | null> {
+    if (this.db.kind !== "sqlite") return this.readUser(column, value);
+    const [{ data_version: version }] = (await this.db.reader.query("PRAGMA data_version")) as Array<{ data_version: number }>;
+    if (version !== this.cacheVersion || this.cache.size >= CACHED_USERS) {
+      this.cache.clear();
+      this.cacheVersion = version;
+    }
+    const key = `${column}\0${value}`;
+    let user = this.cache.get(key);
+    if (user === undefined) {
+      const writes = this.writes;
+      user = await this.readUser(column, value);
+      if (writes === this.writes && version === this.cacheVersion) this.cache.set(key, user);
+    }
+    return user && { ...user, roles: [...user.roles] };
+  }
+
+  private async readUser(column: "name" | "certificate_thumbprint", value: string): Promise<UserRow | null> {
     const [e] = await EntitySql.of(this.db.dataSource, UserEntity).where(this.db.reader, column, value);
     return e ? toRow(e) : null;
   }

@@ -14,6 +14,7 @@ import {
 import { OpaqueStructure } from "node-opcua-extension-object";
 import { ApplicationType } from "../../src/domain/application";
 import { generateRsaKeyPair, privateKeyToPem, randomSerialHex } from "../../src/ca/certificate-authority";
+import { cliOk } from "../helpers/cli";
 import { BACKENDS } from "../helpers/databases";
 import { ADMIN_PASSWORD, startTestGds, type TestGds } from "../helpers/gds-fixture";
 import { disposeClientStores, withDirectory } from "../helpers/opcua-client";
@@ -77,6 +78,17 @@ for (const backend of BACKENDS) {
         await d.registerApplication(serverRecord("temp-1"));
         await gds.gds.services.users.removeUser("test", "temporary");
         await assert.rejects(d.registerApplication(serverRecord("temp-2")), withStatus(StatusCodes.BadUserAccessDenied));
+      });
+    });
+
+    it("a user removed by another process (the CLI) while a session is open is refused at the next call", async () => {
+      await gds.gds.services.users.addUser("test", "elsewhere", ["DiscoveryAdmin"], "elsewhere-password");
+      await withDirectory(gds, { user: { userName: "elsewhere", password: "elsewhere-password" } }, async (d) => {
+        // Two calls first: the second answers from whatever the server keeps of the user's roles.
+        await d.registerApplication(serverRecord("elsewhere-1"));
+        await d.registerApplication(serverRecord("elsewhere-2"));
+        await cliOk(["user", "remove", "elsewhere", "--data", gds.dataDir, ...(gds.database.url ? ["--db", gds.database.url] : [])]);
+        await assert.rejects(d.registerApplication(serverRecord("elsewhere-3")), withStatus(StatusCodes.BadUserAccessDenied));
       });
     });
 
