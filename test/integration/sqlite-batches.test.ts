@@ -121,6 +121,8 @@ describe("group commit through the store (openDatabase, ApplicationRepository)",
     const file = path.join(dir, "gds.sqlite");
     const db = await openDatabase({ sqlitePath: file });
     try {
+      // A batch's savepoint journals stay in memory (beyond 64 KiB SQLite would spill them to a temporary file per batch).
+      assert.deepEqual(await db.reader.query("PRAGMA temp_store"), [{ temp_store: 2 }]);
       const clock = { nowMs: () => Date.now() };
       const applications = new ApplicationRepository(db, clock);
       // 30 registrations at once; numbers 5, 10, ... are registered twice in the same burst.
