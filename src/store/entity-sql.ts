@@ -150,9 +150,12 @@ export class EntitySql<E extends ObjectLiteral> {
     });
   }
 
+  private insertSql?: string;
+
   /** INSERT of one row. */
   insertStatement(entity: E): Statement {
-    return { sql: `INSERT INTO ${this.table} (${this.columnList}) VALUES (${this.written.map(() => "?").join(", ")})`, parameters: this.values(entity) };
+    this.insertSql ??= `INSERT INTO ${this.table} (${this.columnList}) VALUES (${this.written.map(() => "?").join(", ")})`;
+    return { sql: this.insertSql, parameters: this.values(entity) };
   }
 
   /**
