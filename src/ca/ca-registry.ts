@@ -1,4 +1,3 @@
-import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import type { GdsConfig } from "../config/config";
 import type { DataPaths } from "../config/data-folder";
@@ -32,20 +31,9 @@ export interface CaGeneration {
 }
 
 /** A short description of a CA folder's files that changes whenever a CA is written, renewed or retired. */
-/** What `read` returns, or `otherwise` when it throws (a file missing or unreadable: "no such file" to the look). */
-function orElse<T>(read: () => T, otherwise: T): T {
-  try {
-    return read();
-  } catch {
-    return otherwise;
-  }
-}
-
-// Synchronous: a stat and a readdir in the data folder take microseconds, while their promise
-// versions cost the main thread more than the calls (this look is made before every issuance burst).
 async function folderSignature(folder: string): Promise<string> {
-  const cert = orElse(() => fsSync.statSync(CertificateAuthority.certificateFile(folder)), null);
-  const previous = orElse(() => fsSync.readdirSync(CertificateAuthority.previousFolder(folder)), [] as string[]);
+  const cert = await fs.stat(CertificateAuthority.certificateFile(folder)).catch(() => null);
+  const previous = await fs.readdir(CertificateAuthority.previousFolder(folder)).catch(() => [] as string[]);
   return `${cert?.ino}:${cert?.mtimeMs}:${cert?.size}|${previous.sort().join(",")}`;
 }
 
