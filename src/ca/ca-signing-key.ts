@@ -23,8 +23,9 @@ export interface CaSigningKey {
 }
 
 /**
- * A CA key read from a key file, signed with in libuv's thread pool: node:crypto's asynchronous
- * sign costs the main thread a third less than WebCrypto's (no algorithm normalisation per call).
+ * A CA key read from a key file; its signatures are made in libuv's thread pool. node:crypto's
+ * asynchronous sign costs the main thread a third less than WebCrypto's (no algorithm
+ * normalisation per call).
  */
 export class FileSigningKey implements CaSigningKey {
   private constructor(

@@ -233,7 +233,7 @@ export class CertificateAuthority {
    * Issues an application instance certificate for `publicKey` with exactly the given profile
    * (OPC 10000-12 §7.6): a random 128-bit serial, notBefore back-dated, SAN with the URI first,
    * keyUsage without keyCertSign/cRLSign, serverAuth+clientAuth, SKI and AKI. The RSA signature is
-   * made by the CA's key: WebCrypto off the main thread, or the token (C_Sign).
+   * made by the CA's key: node:crypto in libuv's thread pool, or the token (C_Sign).
    */
   async issueApplicationCertificateDer(publicKey: CryptoKey | KeyObject, profile: ApplicationCertificateProfile): Promise<IssuedDer> {
     const now = this.clock.nowMs();
