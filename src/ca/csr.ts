@@ -202,7 +202,7 @@ function checkSubject(csr: x509.Pkcs10CertificateRequest): string {
   return subject;
 }
 
-/** The key of a request, checked to be one WebCrypto can use (as the CA's signer and tests do). */
+/** The key of a request as a KeyObject; WebCrypto must accept it too (the keys this path took before it issued from KeyObjects). */
 async function importPublicKey(spki: Buffer): Promise<{ keyAlgorithm: string; keyBits: number; publicKey: KeyObject }> {
   let key;
   try {

@@ -31,7 +31,7 @@ export class UserRepository implements UserStore {
    * other instances change users too, so every call reads.
    */
   private readonly cache = new Map<string, UserRow | null>();
-  private cacheVersion: unknown = null;
+  private cacheVersion: number | null = null;
   private writes = 0;
 
   constructor(
