@@ -389,18 +389,26 @@ export async function startGds(
       if (own !== seenOwnCertificate) await presentOwnCertificate();
     };
     services.rollover.onChange({ retired: () => server.reloadTrust(), ownCertificateRenewed: presentOwnCertificate });
+    /** What the timers below started and has not finished: stop waits for it before the database closes. */
+    const timerWork = new Set<Promise<unknown>>();
+    const onTimer = (work: Promise<unknown>, failure: string) => {
+      const tracked = work.catch((e: Error) => logError(`${failure}: ${e.message}`)).finally(() => timerWork.delete(tracked));
+      timerWork.add(tracked);
+    };
     const crlTimer = setInterval(() => {
-      services.certificates
-        .refreshCrls()
-        // Without the lifecycle scheduler (OPCUA_GDS_SCHEDULER_INTERVAL=off), the rollover check runs here.
-        .then(() => (config.schedulerIntervalMs === null ? services.rollover.checkRollover(clock.nowMs()) : undefined))
-        .catch((e: Error) => logError(`CRL refresh or CA rollover check failed: ${e.message}`));
+      onTimer(
+        services.certificates
+          .refreshCrls()
+          // Without the lifecycle scheduler (OPCUA_GDS_SCHEDULER_INTERVAL=off), the rollover check runs here.
+          .then(() => (config.schedulerIntervalMs === null ? services.rollover.checkRollover(clock.nowMs()) : undefined)),
+        "CRL refresh or CA rollover check failed",
+      );
     }, CRL_CHECK_INTERVAL_MS);
     crlTimer.unref();
     const followTimer = setInterval(() => {
       // Keeps the onboarding state the channel check reads current (a window opened by the CLI).
-      services.onboarding.refresh().catch((e: Error) => logError(`onboarding refresh failed: ${e.message}`));
-      followTrust().catch((e: Error) => logError(`CRL follow-up failed: ${e.message}`));
+      onTimer(services.onboarding.refresh(), "onboarding refresh failed");
+      onTimer(followTrust(), "CRL follow-up failed");
     }, CRL_FOLLOW_INTERVAL_MS);
     followTimer.unref();
     let scheduler: LifecycleScheduler | null = null;
@@ -430,6 +438,7 @@ export async function startGds(
         clearInterval(followTimer);
         await metricsServer?.stop();
         await server.stop();
+        await Promise.all(timerWork);
         await services.close();
       },
     };

@@ -32,6 +32,8 @@ import type {
   StoredRequest,
 } from "./ports";
 
+const noSuchApplication = (applicationId: string) => new GdsError("NotFound", `no application with id ${formatApplicationId(applicationId)}`);
+
 /** Per-group issuance policy. */
 export interface GroupPolicy {
   /** `auto`: requests from trusted requesters are issued at once; `manual`: every request waits. */
@@ -144,7 +146,7 @@ export class CertificateService {
 
   private async application(applicationId: string): Promise<ApplicationRecord> {
     const app = await this.applications.get(applicationId);
-    if (!app) throw new GdsError("NotFound", `no application with id ${formatApplicationId(applicationId)}`);
+    if (!app) throw noSuchApplication(applicationId);
     return app;
   }
 
@@ -360,7 +362,8 @@ export class CertificateService {
    * approved request; the request is Accepted afterwards (the store wipes the key's password).
    */
   async finishRequest(requester: Requester, applicationId: string, requestId: string): Promise<FinishedRequest> {
-    await this.application(applicationId);
+    // Only whether it exists: the record itself is not needed here (its URI is on the certificate's row).
+    if (!(await this.applications.exists(applicationId))) throw noSuchApplication(applicationId);
     const found = await this.store.requestWithCertificate(requestId);
     if (!found) throw invalidArgument(`unknown RequestId ${requestId}`);
     const { request, certificate: row } = found;

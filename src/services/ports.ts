@@ -36,6 +36,8 @@ export interface ApplicationStore {
   /** Deletes a record and returns what it held; `NotFound` when there is none. */
   remove(id: string, audit: AuditEntry): Promise<ApplicationRecord>;
   get(id: string): Promise<ApplicationRecord | null>;
+  /** Whether a record with this id exists (cheaper than `get` where the record itself is not needed). */
+  exists(id: string): Promise<boolean>;
   findByUri(applicationUri: string): Promise<ApplicationRecord[]>;
   /**
    * Yields matching records in record-id order, in batches, until the consumer stops; the

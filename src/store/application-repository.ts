@@ -113,6 +113,10 @@ export class ApplicationRepository implements ApplicationStore {
     return e ? toRecord(e) : null;
   }
 
+  async exists(id: string): Promise<boolean> {
+    return EntitySql.of(this.db.dataSource, ApplicationEntity).exists(this.db.reader, "id", id);
+  }
+
   async findByUri(applicationUri: string): Promise<ApplicationRecord[]> {
     const rows = await this.db.dataSource.manager.find(ApplicationEntity, { where: { applicationUri } });
     return rows.map(toRecord);

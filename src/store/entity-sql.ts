@@ -142,6 +142,14 @@ export class EntitySql<E extends ObjectLiteral> {
     return this.select(target, sql, [value]);
   }
 
+  /** Whether a row's `column` (a database column name) equals `value`, without reading the row. */
+  async exists(target: Queryable, column: string, value: unknown): Promise<boolean> {
+    const key = `exists/${column}`;
+    let sql = this.whereSql.get(key);
+    if (!sql) this.whereSql.set(key, (sql = this.sql(`SELECT 1 AS "found" FROM ${this.table} WHERE ${quote(column)} = ? LIMIT 1`)));
+    return (await rowsOf(target, sql, [value])).length > 0;
+  }
+
   /** The column values of an entity, as written (generated columns are left to the database). */
   private values(entity: E): unknown[] {
     return this.written.map((c) => {

@@ -33,6 +33,11 @@ export class UserRepository implements UserStore {
   private readonly cache = new Map<string, UserRow | null>();
   private cacheVersion: number | null = null;
   private writes = 0;
+  /**
+   * `PRAGMA data_version` as read in this turn of the event loop: the calls that arrive together
+   * share one read (under load several arrive per turn, and each read costs as much as a small query).
+   */
+  private versionThisTurn: Promise<number> | null = null;
 
   constructor(
     private readonly db: Database,
@@ -77,7 +82,7 @@ export class UserRepository implements UserStore {
   /** The user whose `column` holds `value`, in plain SQL: roles are read on every method call. */
   private async userWhere(column: "name" | "certificate_thumbprint", value: string): Promise<UserRow | null> {
     if (this.db.kind !== "sqlite") return this.readUser(column, value);
-    const [{ data_version: version }] = (await this.db.reader.query("PRAGMA data_version")) as Array<{ data_version: number }>;
+    const version = await this.dataVersion();
     if (version !== this.cacheVersion || this.cache.size >= CACHED_USERS) {
       this.cache.clear();
       this.cacheVersion = version;
@@ -90,6 +95,14 @@ export class UserRepository implements UserStore {
       if (writes === this.writes && version === this.cacheVersion) this.cache.set(key, user);
     }
     return user && { ...user, roles: [...user.roles] };
+  }
+
+  private dataVersion(): Promise<number> {
+    if (!this.versionThisTurn) {
+      this.versionThisTurn = (this.db.reader.query("PRAGMA data_version") as Promise<Array<{ data_version: number }>>).then(([row]) => row.data_version);
+      setImmediate(() => (this.versionThisTurn = null));
+    }
+    return this.versionThisTurn;
   }
 
   private async readUser(column: "name" | "certificate_thumbprint", value: string): Promise<UserRow | null> {

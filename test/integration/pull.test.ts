@@ -123,6 +123,9 @@ for (const backend of BACKENDS) {
         await assert.rejects(c.startSigningRequest(appId, await makeCsr(shared.keys, { uri: "urn:plant1:linechk:plc", dns: ["evil.example.com"] })), withStatus(StatusCodes.BadInvalidArgument));
         await assert.rejects(c.startSigningRequest(appId, Buffer.from("not a csr at all")), withStatus(StatusCodes.BadInvalidArgument));
         await assert.rejects(c.startSigningRequest("ns=1;g=00000000-0000-4000-8000-0000000000aa", await makeCsr(shared.keys, { uri: "urn:x" })), withStatus(StatusCodes.BadNotFound));
+        // FinishRequest checks the application before the request: an unknown one is Bad_NotFound, a known one with an unknown request Bad_InvalidArgument.
+        await assert.rejects(c.finishRequest("ns=1;g=00000000-0000-4000-8000-0000000000aa", "ns=1;g=00000000-0000-4000-8000-0000000000ac"), withStatus(StatusCodes.BadNotFound));
+        await assert.rejects(c.finishRequest(appId, "ns=1;g=00000000-0000-4000-8000-0000000000ac"), withStatus(StatusCodes.BadInvalidArgument));
         await assert.rejects(c.startSigningRequest(appId, await makeCsr(shared.keys, { uri: "urn:plant1:linechk:plc" }), 9999), withStatus(StatusCodes.BadInvalidArgument));
         assert.deepEqual((await gds.gds.services.certificates.listRequests({ applicationId: appId.split("g=")[1].toLowerCase() })).length, 0, "nothing stored for refused CSRs");
       });
