@@ -18,7 +18,10 @@
  *
  * A run issues `--count` certificates, or fewer when the warm-up rate says that `--count` would take
  * more than RUN_SECONDS: a full run of both backends stays within about 6 minutes however slow the
- * issuance is. The report says how many each run issued.
+ * issuance is. The report says how many each run issued. Both the server and the clients are warm
+ * when timed: the server after its warm-up and the in-process runs, the client process after
+ * CHILD_WARMUP_CALLS issuances of its own (the target is the server's steady rate, not the clients'
+ * JIT).
  *
  * Prints a plain table on stdout and, as its last line, every figure as one JSON object. Progress
  * and server errors go to stderr.
