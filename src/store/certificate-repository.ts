@@ -131,17 +131,22 @@ export class CertificateRepository implements CertificateStore {
     return e;
   }
 
+  // The statements of every issuance, written once: the prepared-statement cache is keyed by their text.
+  private approveSql?: string;
+  private supersedeSql?: string;
+  private acceptSql?: string;
+
   async approveAndIssue(requestId: string, decidedBy: string, nowMs: number, row: IssuedCertificateRow, audit: AuditEntry): Promise<IssuedCertificateRow> {
     // Only a request that is still New is approved: the conditional update decides (and locks it).
     const approve = {
-      sql: `UPDATE ${this.requests.table} SET "state" = 'Approved', "decided_by" = ?, "decided_at" = ?, "serial" = ? WHERE "id" = ? AND "state" = 'New' RETURNING "id"`,
+      sql: (this.approveSql ??= `UPDATE ${this.requests.table} SET "state" = 'Approved', "decided_by" = ?, "decided_at" = ?, "serial" = ? WHERE "id" = ? AND "state" = 'New' RETURNING "id"`),
       parameters: [decidedBy.slice(0, 256), nowMs, row.serialHex, requestId],
     };
     const issued = { table: this.certificates, row: { ...row, der: row.der.toString("base64") } };
     const details = `${audit.details ?? ""} serial=${row.serialHex} thumbprint=${row.thumbprint}`.trim();
     // The application's earlier certificates of this group and type stop being current (renewal planning reads current ones only).
     const supersede = {
-      sql: `UPDATE ${this.certificates.table} SET "superseded" = TRUE WHERE "application_id" = ? AND "group_name" = ? AND "certificate_type" = ? AND "superseded" = FALSE AND "serial" <> ?`,
+      sql: (this.supersedeSql ??= `UPDATE ${this.certificates.table} SET "superseded" = TRUE WHERE "application_id" = ? AND "group_name" = ? AND "certificate_type" = ? AND "superseded" = FALSE AND "serial" <> ?`),
       parameters: [row.applicationId, row.groupName, row.certificateTypeName, row.serialHex],
     };
     if (!(await changeAndInsert(this.db, approve, [issued, this.auditOf({ ...audit, details })], [supersede]))) {
@@ -166,7 +171,7 @@ export class CertificateRepository implements CertificateStore {
     // The generated key stays sealed for `export` (offline bundles) until its certificate is
     // revoked; the requester's password has served its purpose.
     const accept = {
-      sql: `UPDATE ${this.requests.table} SET "state" = 'Accepted', "sealed_key_password" = NULL WHERE "id" = ? AND "state" = 'Approved' RETURNING "id"`,
+      sql: (this.acceptSql ??= `UPDATE ${this.requests.table} SET "state" = 'Accepted', "sealed_key_password" = NULL WHERE "id" = ? AND "state" = 'Approved' RETURNING "id"`),
       parameters: [requestId],
     };
     if (!(await changeAndInsert(this.db, accept, [this.auditOf(audit)]))) {
