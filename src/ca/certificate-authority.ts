@@ -4,7 +4,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import * as x509 from "@peculiar/x509";
 import type { Clock } from "../domain/clock";
-import type { IssueProfile } from "../services/ports";
+import type { IssueProfile, PublicKeyInput } from "../services/ports";
 import { GdsError } from "../domain/errors";
 import { readCaKeyFile, writeCaKeyFile } from "./ca-keys";
 import { FileSigningKey, publicCryptoKey, RSA_SHA256, x509Signing, type CaKeyStorage, type CaSigningKey } from "./ca-signing-key";
@@ -235,7 +235,7 @@ export class CertificateAuthority {
    * keyUsage without keyCertSign/cRLSign, serverAuth+clientAuth, SKI and AKI. The RSA signature is
    * made by the CA's key: node:crypto in libuv's thread pool, or the token (C_Sign).
    */
-  async issueApplicationCertificateDer(publicKey: CryptoKey | KeyObject, profile: ApplicationCertificateProfile): Promise<IssuedDer> {
+  async issueApplicationCertificateDer(publicKey: PublicKeyInput, profile: ApplicationCertificateProfile): Promise<IssuedDer> {
     const now = this.clock.nowMs();
     const serial = Buffer.from(randomSerialHex(), "hex");
     const [template, spki] = await Promise.all([this.leafTemplate(), subjectPublicKeyInfo(publicKey)]);
@@ -257,7 +257,7 @@ export class CertificateAuthority {
   }
 
   /** Issues an application instance certificate (see issueApplicationCertificateDer), parsed. */
-  async issueApplicationCertificate(publicKey: CryptoKey | KeyObject, profile: ApplicationCertificateProfile): Promise<x509.X509Certificate> {
+  async issueApplicationCertificate(publicKey: PublicKeyInput, profile: ApplicationCertificateProfile): Promise<x509.X509Certificate> {
     const issued = await this.issueApplicationCertificateDer(publicKey, profile);
     return new x509.X509Certificate(new Uint8Array(issued.der));
   }
